@@ -1,0 +1,1 @@
+"""What agency systems run: the event publisher, `publish` for exports, and the simulator."""

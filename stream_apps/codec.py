@@ -1,0 +1,58 @@
+"""Bytes of the dossier-state table: one JSON document per dossier."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from domain.lifecycle import ChannelKind, DossierState
+from schemas.enums import Status, TimeUnit
+from schemas.events import DossierEvent
+
+_TIMES = ("received_at", "appointment_at", "due_at", "paused_at", "apology_at", "resolved_at", "closed_at")
+
+
+def encode_state(state: DossierState) -> bytes:
+    doc: dict[str, Any] = {
+        "id": state.dossier_id,
+        "agency": state.agency,
+        "level": state.level,
+        "field": state.field,
+        "channel": state.channel.value if state.channel else None,
+        "status": int(state.status) if state.status is not None else None,
+        "seq": state.last_seq,
+        "supplements": state.supplements,
+        "limit": [state.limit_value, state.limit_unit.value] if state.limit_unit else None,
+    }
+    for name in _TIMES:
+        value = getattr(state, name)
+        doc[name] = value.isoformat() if value is not None else None
+    if state.pending:
+        doc["pending"] = [e.model_dump_json() for _, e in sorted(state.pending.items())]
+    return orjson.dumps(doc)
+
+
+def decode_state(raw: bytes) -> DossierState:
+    doc = orjson.loads(raw)
+    limit = doc.get("limit")
+    state = DossierState(
+        dossier_id=doc["id"],
+        agency=doc["agency"],
+        level=doc["level"],
+        field=doc["field"],
+        channel=ChannelKind(doc["channel"]) if doc["channel"] else None,
+        status=Status(doc["status"]) if doc["status"] is not None else None,
+        last_seq=doc["seq"],
+        supplements=doc["supplements"],
+        limit_value=limit[0] if limit else None,
+        limit_unit=TimeUnit(limit[1]) if limit else None,
+    )
+    for name in _TIMES:
+        value = doc.get(name)
+        setattr(state, name, datetime.fromisoformat(value) if value else None)
+    for text in doc.get("pending", ()):
+        event = DossierEvent.model_validate_json(text)
+        state.pending[event.sequence] = event
+    return state

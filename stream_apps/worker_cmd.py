@@ -1,0 +1,88 @@
+"""Run the stream worker: consume dossier events, keep every dossier's state, serve figures in Redis.
+
+The worker is a Faust application. It exposes a health check on 127.0.0.1 (see
+--web-port) and stops cleanly on SIGTERM or Ctrl-C. Settings come from DOSSIER_*
+environment variables; the options below override them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import Any
+
+import faust
+import redis.asyncio as aioredis
+
+from domain.aggregates import AggregateBook
+from domain.calendar import WorkingCalendar
+from domain.lifecycle import Lifecycle, calendar_resume
+from schemas.registry import AgencyRegistry
+from stream_apps.app import create_app
+from stream_apps.processor import EventProcessor
+from stream_apps.settings import WorkerSettings
+from stream_apps.sink import RedisSink
+
+EXAMPLES = """\
+examples:
+  dossier-stream worker                                  # local broker and Redis
+  dossier-stream worker --web-port 6067                  # a second worker on this machine
+  DOSSIER_KAFKA_BOOTSTRAP=kafka:9092 DOSSIER_REDIS_URL=redis://redis:6379/0 dossier-stream worker
+"""
+
+log = logging.getLogger(__name__)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--bootstrap", help="Kafka bootstrap servers (DOSSIER_KAFKA_BOOTSTRAP)")
+    parser.add_argument("--redis-url", help="Redis URL (DOSSIER_REDIS_URL)")
+    parser.add_argument("--topic", help="events topic (DOSSIER_EVENTS_TOPIC)")
+    parser.add_argument("--dead-letter-topic", help="dead-letter topic (DOSSIER_DEAD_LETTER_TOPIC)")
+    parser.add_argument("--redis-prefix", help="Redis key prefix (DOSSIER_REDIS_PREFIX)")
+    parser.add_argument("--app-id", help="consumer group and table prefix (DOSSIER_APP_ID)")
+    parser.add_argument("--web-port", type=int, help="health endpoint port (DOSSIER_WEB_PORT)")
+    parser.add_argument("--partitions", type=int, help="partitions of the events topic")
+
+
+def settings_from(args: argparse.Namespace) -> WorkerSettings:
+    overrides: dict[str, Any] = {
+        "kafka_bootstrap": args.bootstrap,
+        "redis_url": args.redis_url,
+        "events_topic": args.topic,
+        "dead_letter_topic": args.dead_letter_topic,
+        "redis_prefix": args.redis_prefix,
+        "app_id": args.app_id,
+        "web_port": args.web_port,
+        "partitions": args.partitions,
+    }
+    return WorkerSettings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def build_worker(settings: WorkerSettings, loglevel: str = "info") -> faust.Worker:
+    """The composition root of the worker process."""
+    registry = AgencyRegistry.default()
+    lifecycle = Lifecycle(calendar_resume(WorkingCalendar()))
+    processor = EventProcessor(
+        lifecycle,
+        AggregateBook(),
+        registry=registry,
+        second_supplement_late=settings.second_supplement_late,
+    )
+    sink = RedisSink(aioredis.from_url(settings.redis_url), settings.redis_prefix)
+    app = create_app(settings, processor, sink)
+    return faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    log.info(
+        "worker %s: events %s on %s, figures to %s under %s",
+        settings.app_id,
+        settings.events_topic,
+        settings.kafka_bootstrap,
+        settings.redis_url,
+        settings.redis_prefix,
+    )
+    level = {"WARNING": "warn"}.get(str(args.log_level).upper(), str(args.log_level).lower())
+    build_worker(settings, loglevel=level).execute_from_commandline()
+    return 0

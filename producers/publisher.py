@@ -10,7 +10,7 @@ from types import TracebackType
 from typing import Any
 
 from kafka import KafkaProducer
-from kafka.errors import KafkaError, KafkaTimeoutError, NoBrokersAvailable
+from kafka.errors import KafkaError, KafkaTimeoutError
 
 from producers.errors import (
     BrokerUnavailableError,
@@ -86,12 +86,10 @@ class DossierPublisher:
                 delivery_timeout_ms=max(delivery_ms, linger_ms + min(delivery_ms, 30_000)),
                 allow_auto_create_topics=False,
             )
-        except NoBrokersAvailable as exc:
-            raise BrokerUnavailableError(
-                f"no Kafka broker answered at {bootstrap} within {connect_timeout_s:g} s"
-            ) from exc
         except KafkaError as exc:
-            raise BrokerUnavailableError(f"cannot connect to Kafka at {bootstrap}: {exc}") from exc
+            raise BrokerUnavailableError(
+                f"no Kafka broker answered at {bootstrap} within {connect_timeout_s:g} s ({exc!r})"
+            ) from exc
 
     # -- sending -------------------------------------------------------------------------
     def publish(self, event: DossierEvent | dict[str, Any] | bytes | str) -> DossierEvent:

@@ -19,12 +19,14 @@ log = logging.getLogger(__name__)
 
 def create_app(settings: WorkerSettings, processor: EventProcessor, sink: RedisSink) -> faust.App:
     """Build the worker's Faust app. Nothing connects until the worker starts it."""
+    datadir = Path(settings.data_dir) / settings.app_id
+    datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.app_id,
         broker=[f"kafka://{server}" for server in settings.kafka_bootstrap.split(",")],
         store="memory://",
         autodiscover=False,
-        datadir=str(Path(settings.data_dir) / settings.app_id),
+        datadir=str(datadir),
         topic_partitions=settings.partitions,
         topic_allow_declare=True,
         table_standby_replicas=0,
@@ -37,27 +39,13 @@ def create_app(settings: WorkerSettings, processor: EventProcessor, sink: RedisS
         broker_session_timeout=10.0,
         broker_heartbeat_interval=1.0,
     )
-    events = app.topic(
-        settings.events_topic,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-        partitions=settings.partitions,
-    )
-    dead_letters = app.topic(
-        settings.dead_letter_topic, key_serializer="raw", value_serializer="raw"
-    )
+    raw = faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+    events = app.topic(settings.events_topic, schema=raw, partitions=settings.partitions)
+    dead_letters = app.topic(settings.dead_letter_topic, schema=raw)
     # The single source of truth: one JSON document per dossier, keyed like the events
     # topic (by dossier id), so its changelog is co-partitioned with the input.
     dossiers = app.Table(
-        "dossiers",
-        default=None,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-        partitions=settings.partitions,
+        "dossiers", default=None, key_type=bytes, value_type=bytes, partitions=settings.partitions
     )
 
     @app.agent(events)

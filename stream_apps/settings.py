@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from dossier_stream.settings import StackSettings
+from dossier_stream.settings import PROJECT_ROOT, StackSettings
 
 
 class WorkerSettings(StackSettings):
@@ -17,7 +19,9 @@ class WorkerSettings(StackSettings):
     web_host: str = Field("127.0.0.1", description="address of the health and metrics endpoint")
     web_port: int = Field(6066, description="port of the health and metrics endpoint")
     flush_interval_s: float = Field(0.5, gt=0, description="seconds between Redis flushes")
-    data_dir: str = Field(".local/worker", description="Faust's working directory")
+    data_dir: Path = Field(
+        PROJECT_ROOT / ".local" / "worker", description="Faust's working directory"
+    )
     second_supplement_late: bool = Field(
         True, description="a second supplement request makes the dossier late (766 method)"
     )

@@ -97,4 +97,20 @@ def wait_for(predicate, timeout_s: float = 60.0, interval_s: float = 0.25):  # t
 
 def read_hash(client: redis.Redis, key: str) -> dict[str, str]:
     raw = client.hgetall(key)
-    return {k.decode(): v.decode() for k, v in raw.items()}  # type: ignore[union-attr]
+    return {
+        (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+        for k, v in raw.items()  # type: ignore[union-attr]
+    }
+
+
+def worker_env(stack, names, data_dir: Path) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """Environment of a worker bound to one test's topics, group and Redis prefix."""
+    return {
+        "DOSSIER_KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
+        "DOSSIER_REDIS_URL": stack.redis_url,
+        "DOSSIER_EVENTS_TOPIC": names.events_topic,
+        "DOSSIER_DEAD_LETTER_TOPIC": names.dead_letter_topic,
+        "DOSSIER_REDIS_PREFIX": names.redis_prefix,
+        "DOSSIER_APP_ID": names.group_id,
+        "DOSSIER_DATA_DIR": str(data_dir),
+    }

@@ -1,0 +1,39 @@
+# The README's commands. `make demo` runs the pipeline; `make test` runs every test.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+
+.PHONY: setup demo test lint unit services-up services-down bench crash-test clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+demo: setup
+	$(BIN)/dossier-stream demo
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+unit: setup
+	$(BIN)/pytest tests/unit
+
+# Lint, then every test; the tests start (and stop) the local Kafka and Redis themselves.
+test: lint
+	$(BIN)/pytest
+
+services-up: setup
+	$(BIN)/dossier-stream services up
+
+services-down: setup
+	$(BIN)/dossier-stream services down
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

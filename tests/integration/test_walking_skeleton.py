@@ -1,0 +1,73 @@
+"""End to end on the real services: kafka-python publishes, a Faust worker process
+consumes, and the per-agency figures are read back from Redis."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import redis
+from kafka import KafkaConsumer, KafkaProducer
+
+from producers.publisher import DossierPublisher
+from schemas.registry import AgencyRegistry
+from schemas.serving import meta_key, scope_key
+from tests.factories import lifecycle
+from tests.integration.workers import WorkerProcess, read_hash, wait_for, worker_env
+
+AGENCIES = {"SO-YTE": "city", "CA-TP": "city", "10510": "commune"}
+
+
+def test_events_flow_through_kafka_and_the_worker_into_redis(
+    stack, names, make_topics, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    make_topics(names)
+    registry = AgencyRegistry.default()
+    expected_received = {"SO-YTE": 3, "CA-TP": 2, "10510": 1}
+    events = []
+    for code, count in expected_received.items():
+        for i in range(count):
+            agency = {"code": code, "level": AGENCIES[code]}
+            events += lifecycle(f"E2E-{code}-{i}", steps=("accepted", "processing"), agency=agency)
+    with WorkerProcess(worker_env(stack, names, tmp_path), tmp_path / "worker.log") as worker:
+        with DossierPublisher(stack.kafka_bootstrap, names.events_topic, registry=registry) as pub:
+            for ev in events:
+                pub.publish(ev)
+            pub.publish(events[0])  # a duplicate changes nothing
+        raw = KafkaProducer(bootstrap_servers=stack.kafka_bootstrap)
+        raw.send(names.events_topic, key=b"broken", value=b'{"dossier_id": 1}').get(10)
+        raw.close()
+
+        def settled() -> dict[str, str] | None:
+            meta = read_hash(redis_client, meta_key(names.redis_prefix))
+            return meta if meta.get("events_in") == str(len(events) + 2) else None
+
+        meta = wait_for(settled, timeout_s=90)
+        assert meta, f"worker did not report every event:\n{worker.log_tail()}"
+        assert (meta["applied"], meta["duplicates"], meta["dead_lettered"]) == (
+            str(len(events)),
+            "1",
+            "1",
+        )
+        for code, count in expected_received.items():
+            figures = read_hash(redis_client, scope_key(names.redis_prefix, f"agency:{code}"))
+            assert figures["received_total"] == str(count), code
+            assert figures["received_online_full"] == str(count)
+            assert figures["open"] == str(count)
+        city = read_hash(redis_client, scope_key(names.redis_prefix, "city"))
+        assert city["received_total"] == str(sum(expected_received.values()))
+        commune = read_hash(redis_client, scope_key(names.redis_prefix, "level:commune"))
+        assert commune["received_total"] == "1"
+        assert worker.stop() == 0, worker.log_tail()
+
+    dlq = KafkaConsumer(
+        names.dead_letter_topic,
+        bootstrap_servers=stack.kafka_bootstrap,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=5000,
+    )
+    letters = list(dlq)
+    dlq.close()
+    assert [m.value for m in letters] == [b'{"dossier_id": 1}']
+    reason = dict(letters[0].headers)["reason"].decode()
+    assert "dossier_id" in reason
+

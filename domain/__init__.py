@@ -1,0 +1,1 @@
+"""Pure domain core: working-day calendar and deadline arithmetic, no I/O."""

@@ -132,3 +132,11 @@ def test_events_are_immutable() -> None:
     ev = DossierEvent.model_validate(event_doc())
     with pytest.raises(Exception, match="frozen"):
         ev.sequence = 5  # type: ignore[misc]
+
+
+def test_every_example_in_the_contract_document_is_valid_and_all_statuses_appear() -> None:
+    doc = (SCHEMA_FILE.parents[2] / "docs" / "event-contract.md").read_text(encoding="utf-8")
+    lines = [line for line in doc.splitlines() if line.startswith('{"schema_version"')]
+    events = [parse_event(line, REGISTRY) for line in lines]
+    assert {int(e.status) for e in events} == set(range(1, 11))
+    assert {e.event_type.value for e in events} >= {"transferred", "apology_issued"}

@@ -1,0 +1,21 @@
+# Image of the dossier-stream commands (worker, simulate, publish, watch), used by
+# docker-compose.yml. Kafka and Redis come from their own images there.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY schemas ./schemas
+COPY domain ./domain
+COPY producers ./producers
+COPY stream_apps ./stream_apps
+COPY dossier_stream ./dossier_stream
+RUN pip install . \
+    && useradd --create-home --uid 10001 dossier
+
+USER dossier
+CMD ["dossier-stream", "--help"]

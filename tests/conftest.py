@@ -1,0 +1,145 @@
+"""Session fixtures: the real local Kafka and Redis, and per-test topic names and key prefixes.
+
+Tests that need the services ask for `stack` (directly or through `make_topics` or
+`redis_client`) and are marked `integration` automatically. The services are started
+only when such a test runs; those this session started are stopped at its end, and a
+stack that was already running is left running.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import redis
+
+from dossier_stream import kafka_admin, localstack
+from dossier_stream.settings import LocalStackSettings, StackSettings
+
+INTEGRATION_DIR = Path(__file__).parent / "integration"
+# Fixtures that reach the services: a test using any of them is an integration test.
+STACK_FIXTURES = frozenset({"stack", "make_topics", "redis_client"})
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` selection reads the markers
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        in_dir = INTEGRATION_DIR in Path(str(item.path)).parents
+        uses_stack = bool(STACK_FIXTURES & set(getattr(item, "fixturenames", ())))
+        if (in_dir or uses_stack) and item.get_closest_marker("integration") is None:
+            item.add_marker(pytest.mark.integration)
+
+
+@dataclass(frozen=True)
+class Names:
+    """Topic names, consumer group and Redis key prefix that belong to one test only."""
+
+    run_id: str
+    index: int
+    test: str
+    events_topic: str
+    dead_letter_topic: str
+    group_id: str
+    redis_prefix: str
+
+    def settings(self, stack: StackSettings) -> StackSettings:
+        """`stack` with this test's topics and Redis prefix."""
+        return stack.model_copy(
+            update={
+                "events_topic": self.events_topic,
+                "dead_letter_topic": self.dead_letter_topic,
+                "redis_prefix": self.redis_prefix,
+            }
+        )
+
+
+@pytest.fixture(scope="session")
+def local_stack_settings() -> LocalStackSettings:
+    """Where the local services are (DOSSIER_* variables apply)."""
+    return LocalStackSettings()
+
+
+@pytest.fixture(scope="session")
+def stack(local_stack_settings: LocalStackSettings) -> Iterator[StackSettings]:
+    """Kafka and Redis running; a StackSettings pointed at them.
+
+    Starts what is not running yet and stops, at the end of the session, only what it
+    started. A service that cannot start fails the tests that need it (never a skip).
+    """
+    started: list[localstack.ServiceName] = []
+    error: localstack.LocalStackError | None = None
+    try:
+        for name in localstack.SERVICES:
+            (result,) = localstack.up(local_stack_settings, [name])
+            if result.started:
+                started.append(name)
+    except localstack.LocalStackError as exc:
+        error = exc
+    if error is not None:
+        if started:
+            localstack.down(local_stack_settings, started)
+        pytest.fail(f"the local services did not start:\n{error}", pytrace=False)
+    yield localstack.stack_settings(local_stack_settings)
+    if started:
+        localstack.down(local_stack_settings, started)
+
+
+@pytest.fixture(scope="session")
+def run_id() -> str:
+    """Short id of this test run, part of every topic name and key prefix it uses."""
+    return uuid.uuid4().hex[:8]
+
+
+@pytest.fixture(scope="session")
+def _name_counter() -> Iterator[int]:
+    return itertools.count(1)
+
+
+@pytest.fixture
+def names(run_id: str, _name_counter: Iterator[int], request: pytest.FixtureRequest) -> Names:
+    """Unique names for this test: t.<run>.<n>.dossier.events, prefix t:<run>:<n>:ds:v1."""
+    index = next(_name_counter)
+    base = f"t.{run_id}.{index}"
+    return Names(
+        run_id=run_id,
+        index=index,
+        test=re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)[:80],
+        events_topic=f"{base}.dossier.events",
+        dead_letter_topic=f"{base}.dossier.dlq",
+        group_id=f"{base}.group",
+        redis_prefix=f"t:{run_id}:{index}:ds:v1",
+    )
+
+
+@pytest.fixture
+def make_topics(stack: StackSettings) -> Iterator[Callable[..., Names]]:
+    """`make_topics(names, partitions=4)` creates the test's topics; they go at teardown."""
+    created: list[str] = []
+
+    def make(names: Names, partitions: int = 4) -> Names:
+        topics = {names.events_topic: partitions, names.dead_letter_topic: partitions}
+        kafka_admin.ensure_topics(stack.kafka_bootstrap, topics)
+        created.extend(topics)
+        return names
+
+    yield make
+    if created:
+        kafka_admin.delete_topics(stack.kafka_bootstrap, created)
+
+
+@pytest.fixture
+def redis_client(stack: StackSettings, names: Names) -> Iterator[redis.Redis]:
+    """Client (str responses) of the stack's Redis; keys under names.redis_prefix go at teardown."""
+    client = redis.Redis.from_url(stack.redis_url, decode_responses=True)
+    try:
+        yield client
+        keys = list(client.scan_iter(match=f"{names.redis_prefix}*", count=500))
+        for start in range(0, len(keys), 500):
+            client.delete(*keys[start : start + 500])
+    finally:
+        client.close()

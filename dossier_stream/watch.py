@@ -18,7 +18,8 @@ from rich.text import Text
 
 from dossier_stream.settings import StackSettings
 from schemas.registry import AgencyRegistry
-from schemas.serving import ScopeFigures, meta_key, scope_key
+from domain.calendar import VN_TZ
+from schemas.serving import below_target_key, meta_key, scope_key
 
 ONLINE_TARGET = 0.80
 
@@ -38,80 +39,106 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--level", choices=["city", "commune", "all"], default="city", help="agencies to list"
     )
+    parser.add_argument(
+        "--window",
+        choices=["1h", "24h", "7d", "30d", "mtd", "qtd", "ytd"],
+        default="qtd",
+        help="window of the received, online and on-time columns (default qtd)",
+    )
     parser.add_argument("--once", action="store_true", help="print one snapshot and exit")
     parser.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
 
 
-def _figures(client: redis.Redis, prefix: str, scope: str) -> ScopeFigures | None:
+def _figures(client: redis.Redis, prefix: str, scope: str) -> dict[str, str] | None:
     raw = client.hgetall(scope_key(prefix, scope))
     if not raw:
         return None
-    return ScopeFigures.model_validate({k.decode(): int(v) for k, v in raw.items()})  # type: ignore[union-attr]
+    return {k.decode(): v.decode() for k, v in raw.items()}  # type: ignore[union-attr]
 
 
-def _pct(value: float | None) -> Text:
-    if value is None:
+def _pct(text: str | None, *, target: bool = False) -> Text:
+    if not text:
         return Text("–")
-    style = "green" if value >= ONLINE_TARGET else "red"
+    value = float(text)
+    style = ("green" if value >= ONLINE_TARGET else "red") if target else ""
     return Text(f"{value * 100:5.1f}%", style=style)
 
 
-def render(client: redis.Redis, prefix: str, registry: AgencyRegistry, top: int, level: str) -> Group:
+def render(
+    client: redis.Redis,
+    prefix: str,
+    registry: AgencyRegistry,
+    top: int,
+    level: str,
+    window: str = "qtd",
+) -> Group:
     meta = {k.decode(): v.decode() for k, v in client.hgetall(meta_key(prefix)).items()}  # type: ignore[union-attr]
     header = Text("Hồ sơ thủ tục hành chính — Hải Phòng (live dossier figures)", style="bold")
-    updated = meta.get("updated_at")
+    clock = meta.get("clock")
     status = Text(
-        f"updated {datetime.fromisoformat(updated).astimezone():%Y-%m-%d %H:%M:%S}" if updated
+        f"figures as of {datetime.fromisoformat(clock).astimezone(VN_TZ):%Y-%m-%d %H:%M} (Vietnam), "
+        f"window {window}, clock {meta.get('clock_mode', '?')}"
+        if clock
         else "waiting for the worker's first flush…",
         style="dim",
     )
     counts = Text(
         "events in {events_in} · applied {applied} · duplicates {duplicates} · "
         "pending {pending} · dead letters {dead_lettered}".format(
-            **{k: meta.get(k, "0") for k in ("events_in", "applied", "duplicates", "pending", "dead_lettered")}
+            **{
+                k: meta.get(k, "0")
+                for k in ("events_in", "applied", "duplicates", "pending", "dead_lettered")
+            }
         ),
         style="dim",
     )
     table = Table(expand=True)
-    for col, justify in [
-        ("Đơn vị (unit)", "left"),
-        ("Tiếp nhận (received)", "right"),
-        ("Trực tuyến (online)", "right"),
-        ("Toàn trình (full)", "right"),
-        ("Đúng hạn (on time)", "right"),
-        ("Trễ hạn (late)", "right"),
-        ("Đang xử lý (open)", "right"),
-    ]:
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for col in (
+        "Đơn vị (unit)",
+        "Tiếp nhận (received)",
+        "Trực tuyến (online)",
+        "Toàn trình (full)",
+        "Đúng hạn (on-time rate)",
+        "Quá hạn (overdue now)",
+        "Sắp trễ (near due)",
+        "Đang xử lý (open)",
+    ):
+        table.add_column(col, justify="left" if col.startswith("Đơn") else "right")
 
-    def row(name: str, f: ScopeFigures | None, style: str = "") -> None:
+    def row(name: str, f: dict[str, str] | None, style: str = "") -> None:
         if f is None:
             return
-        full = f.received_online_full / f.received_total if f.received_total else None
+        overdue = int(f.get("overdue_now", "0"))
         table.add_row(
             Text(name, style=style),
-            str(f.received_total),
-            _pct(f.online_ratio),
-            Text("–" if full is None else f"{full * 100:5.1f}%"),
-            str(f.resolved_on_time),
-            Text(str(f.resolved_late), style="red" if f.resolved_late else ""),
-            str(f.open),
+            f.get(f"{window}.received_total", "0"),
+            _pct(f.get(f"{window}.online_ratio"), target=True),
+            _pct(f.get(f"{window}.full_online_ratio")),
+            _pct(f.get(f"{window}.on_time_rate")),
+            Text(str(overdue), style="red" if overdue else ""),
+            f.get("near_due_now", "0"),
+            f.get("open_now", "0"),
         )
 
     row("Toàn thành phố (city-wide)", _figures(client, prefix, "city"), "bold")
     row("Sở, ban, ngành (city bodies)", _figures(client, prefix, "level:city"), "bold")
     row("Xã, phường, đặc khu (communes)", _figures(client, prefix, "level:commune"), "bold")
-    agencies = [
-        a for a in registry if level == "all" or a.level.value == level
-    ]
+    agencies = [a for a in registry if level == "all" or a.level.value == level]
     shown = [(a, _figures(client, prefix, f"agency:{a.code}")) for a in agencies]
     ranked = sorted(
-        ((a, f) for a, f in shown if f is not None), key=lambda af: -af[1].received_total
+        ((a, f) for a, f in shown if f is not None),
+        key=lambda af: -int(af[1].get(f"{window}.received_total", "0")),
     )
     table.add_section()
     for agency, figures in ranked[:top]:
         row(agency.name, figures)
-    return Group(header, status, counts, table)
+    below = sorted(m.decode() for m in client.smembers(below_target_key(prefix)))  # type: ignore[union-attr]
+    names = [registry.get(code).name if registry.get(code) else code for code in below]  # type: ignore[union-attr]
+    target = Text(
+        f"dưới 80% trực tuyến (below the 80% online target): {', '.join(names) or '—'}",
+        style="yellow",
+    )
+    return Group(header, status, counts, table, target)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -120,15 +147,15 @@ def run(args: argparse.Namespace) -> int:
     if args.once:
         from rich.console import Console
 
-        Console().print(render(client, args.redis_prefix, registry, args.top, args.level))
+        Console().print(render(client, args.redis_prefix, registry, args.top, args.level, args.window))
         return 0
     deadline = None if args.seconds is None else time.monotonic() + args.seconds
     pubsub = client.pubsub(ignore_subscribe_messages=True)
     pubsub.subscribe(f"{args.redis_prefix}:updates")
-    with Live(render(client, args.redis_prefix, registry, args.top, args.level), auto_refresh=False) as live:
+    with Live(render(client, args.redis_prefix, registry, args.top, args.level, args.window), auto_refresh=False) as live:
         while deadline is None or time.monotonic() < deadline:
             pubsub.get_message(timeout=1.0)
             while pubsub.get_message(timeout=0.0):
                 pass  # coalesce a burst of notices into one redraw
-            live.update(render(client, args.redis_prefix, registry, args.top, args.level), refresh=True)
+            live.update(render(client, args.redis_prefix, registry, args.top, args.level, args.window), refresh=True)
     return 0

@@ -1,7 +1,7 @@
 """The read contract: Redis key patterns and the models of what dashboards read there.
 
 Every key starts with a prefix (default `ds:v1`, setting DOSSIER_REDIS_PREFIX); the
-`v1` is the contract's version. See docs/redis-contract.md.
+`v1` is the contract's version. docs/redis-contract.md describes every key and field.
 """
 
 from __future__ import annotations
@@ -12,13 +12,28 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 def scope_key(prefix: str, scope: str) -> str:
-    """Hash of one scope's figures: `{prefix}:city`, `{prefix}:agency:{code}`,
-    `{prefix}:level:{city|commune}`, `{prefix}:field:{field}`."""
-    return f"{prefix}:{scope}"
+    """Hash of one scope's figures: `{prefix}:scope:city`, `{prefix}:scope:agency:{code}`,
+    `{prefix}:scope:level:{city|commune}`, `{prefix}:scope:field:{field}`."""
+    return f"{prefix}:scope:{scope}"
+
+
+def series_key(prefix: str, scope: str) -> str:
+    """Hash of one scope's time series: fields `hourly.{metric}` / `daily.{metric}` (JSON)."""
+    return f"{prefix}:series:{scope}"
+
+
+def rank_key(prefix: str, metric: str, level: str) -> str:
+    """Sorted set of agency codes of one level scored by `online_ratio` or `overdue_now`."""
+    return f"{prefix}:rank:{metric}:{level}"
+
+
+def below_target_key(prefix: str) -> str:
+    """Set of city-level agency codes whose online ratio is below the target."""
+    return f"{prefix}:below_target"
 
 
 def meta_key(prefix: str) -> str:
-    """Hash: `updated_at` (ISO time of the last flush) and the worker's event counts."""
+    """Hash: `updated_at`, `clock`, `clock_mode`, `target_window`, and the event counts."""
     return f"{prefix}:meta"
 
 
@@ -27,32 +42,14 @@ def updates_channel(prefix: str) -> str:
     return f"{prefix}:updates"
 
 
-class ScopeFigures(BaseModel):
-    """The figures of one scope (an agency, a level, a field, or the city)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    received_total: int = Field(description="dossiers received (accepted, status 2)")
-    received_in_person: int
-    received_online_full: int
-    received_online_partial: int
-    received_post: int
-    resolved_on_time: int
-    resolved_late: int
-    open: int = Field(description="received and not yet resolved, refused, withdrawn or stopped")
-
-    @property
-    def online_ratio(self) -> float | None:
-        online = self.received_online_full + self.received_online_partial
-        return online / self.received_total if self.received_total else None
-
-
 class WorkerMeta(BaseModel):
     """`{prefix}:meta`: when the figures were last written and what the worker counted."""
 
     model_config = ConfigDict(extra="ignore")
 
-    updated_at: datetime
+    updated_at: datetime = Field(description="when the last flush was written (UTC)")
+    clock: datetime | None = Field(None, description="the clock the figures are as of")
+    clock_mode: str | None = Field(None, description="live or event")
     events_in: int = 0
     applied: int = 0
     duplicates: int = 0
@@ -66,4 +63,5 @@ class UpdateNotice(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     updated_at: datetime
+    clock: datetime | None = None
     scopes: list[str]

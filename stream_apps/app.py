@@ -1,23 +1,46 @@
-"""The Faust app: the events topic, the dossier-state table, the agent, the flush timer."""
+"""The Faust app: the figures stage (agent and table of partial figures) and its timers.
+
+Two stages run in one worker process:
+- the dossier stage (`DossierStage`, a service of this app) applies the events topic to
+  the dossier states and publishes each partition's partial figures, keyed by scope;
+- the figures stage, a Faust agent, keeps the partials of the scopes whose partials
+  partitions this worker owns in a table (`scope-partials`, co-partitioned with the
+  partials topic), merges them (counts add, ratios are derived after) and writes Redis.
+So per-agency figures are exact when several workers share the input partitions.
+"""
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import faust
+from aiokafka.partitioner import murmur2
 
-from stream_apps.codec import decode_state
-from stream_apps.processor import EventProcessor
+from stream_apps.dossier_stage import DossierStage
+from stream_apps.partials import (
+    COUNTS_KEY,
+    SERIES_PREFIX,
+    PartialMerger,
+    merged_series,
+    merged_snapshot,
+    sum_counts,
+)
 from stream_apps.settings import WorkerSettings
 from stream_apps.sink import RedisSink
 
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: WorkerSettings, processor: EventProcessor, sink: RedisSink) -> faust.App:
+def home_partition(key: bytes, partitions: int) -> int:
+    """The partials partition of a key (the producer's default partitioner)."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+def create_app(settings: WorkerSettings, stage: DossierStage, sink: RedisSink) -> faust.App:
     """Build the worker's Faust app. Nothing connects until the worker starts it."""
     datadir = Path(settings.data_dir) / settings.app_id
     datadir.mkdir(parents=True, exist_ok=True)
@@ -36,45 +59,92 @@ def create_app(settings: WorkerSettings, processor: EventProcessor, sink: RedisS
         web_bind=settings.web_host,
         web_host=settings.web_host,
         web_port=settings.web_port,
-        broker_session_timeout=10.0,
-        broker_heartbeat_interval=1.0,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=max(0.5, settings.session_timeout_s / 10),
     )
     raw = faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
-    events = app.topic(settings.events_topic, schema=raw, partitions=settings.partitions)
-    dead_letters = app.topic(settings.dead_letter_topic, schema=raw)
-    # The single source of truth: one JSON document per dossier, keyed like the events
-    # topic (by dossier id), so its changelog is co-partitioned with the input.
-    dossiers = app.Table(
-        "dossiers", default=None, key_type=bytes, value_type=bytes, partitions=settings.partitions
+    partials = app.topic(
+        stage.partials_topic, schema=raw, partitions=settings.partitions, internal=False
     )
+    table = app.Table(
+        "scope-partials",
+        default=None,
+        key_type=bytes,
+        value_type=bytes,
+        partitions=settings.partitions,
+    )
+    merger = PartialMerger()
+    state: dict[str, Any] = {"last_series": 0.0}
 
-    @app.agent(events)
-    async def apply_events(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
+    @app.agent(partials)
+    async def merge_partials(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
         async for event in stream.events():
-            for letter in processor.process(dossiers, event.key, event.value):
-                log.warning("dead letter for key %r: %s", letter.key, letter.reason)
-                await dead_letters.send(
-                    key=letter.key,
-                    value=letter.value,
-                    headers={"reason": letter.reason.encode("utf-8")},
-                )
+            key = event.key
+            table[key] = merger.accept(key.decode(), event.value, event.message.partition)
             yield None
+
+    @app.timer(interval=settings.flush_interval_s)
+    async def publish_partials() -> None:
+        now = time.monotonic()
+        with_series = now - state["last_series"] >= settings.series_interval_s
+        if with_series:
+            state["last_series"] = now
+        await stage.publish_partials(with_series=with_series)
 
     @app.timer(interval=settings.flush_interval_s)
     async def flush_to_redis() -> None:
         full = await sink.is_empty()
-        if full:
-            log.info("Redis holds none of our keys: writing the full current state")
-        await sink.flush(processor.book, processor.counts, full=full)
+        if full and merger.docs:
+            log.info("Redis holds none of our keys: writing every figure this worker owns")
+        keys = merger.take_dirty(everything=full)
+        snapshots: dict[str, dict[str, str]] = {}
+        series: dict[str, dict[str, str]] = {}
+        counts = None
+        for key in keys:
+            if key == COUNTS_KEY:
+                counts = sum_counts(merger.bodies(key))
+            elif key.startswith(SERIES_PREFIX):
+                series[key.removeprefix(SERIES_PREFIX)] = merged_series(merger.bodies(key))
+            else:
+                snapshots[key] = merged_snapshot(merger.bodies(key))
+        clock = max((merger.clock(k) for k in keys), default=0) or None
+        if keys or full:
+            await sink.write(snapshots, series, counts, clock)
+
+    @app.on_partitions_revoked.connect
+    async def drop_revoked(sender: Any, revoked: set[Any], **kwargs: Any) -> None:
+        homes = {tp.partition for tp in revoked if tp.topic == stage.partials_topic}
+        if homes:
+            merger.drop_partitions(homes)
+            log.info("figures stage: partials partitions %s revoked", sorted(homes))
 
     @app.on_rebalance_complete.connect
-    async def rebuild_figures(sender: Any, **kwargs: Any) -> None:
-        states = [decode_state(raw) for raw in dossiers.data.values() if raw is not None]
-        processor.rebuild(states)
-        log.info("figures rebuilt from %d recovered dossier states", len(states))
+    async def restore_partials(sender: Any, **kwargs: Any) -> None:
+        actives = {
+            tp.partition for tp in app.assignor.assigned_actives() if tp.topic == stage.partials_topic
+        }
+        restored = 0
+        for key, value in table.data.items():
+            home = home_partition(key, settings.partitions)
+            if value is not None and home in actives and key.decode() not in merger.docs:
+                merger.restore(key.decode(), value, home)
+                restored += 1
+        log.info(
+            "figures stage: partials partitions %s active, %d keys restored",
+            sorted(actives),
+            restored,
+        )
 
     @app.page("/health")
     async def health(web: Any, request: Any) -> Any:
-        return web.json({"status": "ok", "counts": dict(processor.counts)})
+        return web.json(
+            {
+                "status": "ok" if stage.ready.is_set() else "starting",
+                "partitions": sorted(stage.stores),
+                "counts": stage.counts(),
+                "clock": stage.clock(),
+                "last_flush_s": sink.last_flush_s,
+            }
+        )
 
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
@@ -22,6 +23,20 @@ class WorkerSettings(StackSettings):
     data_dir: Path = Field(
         PROJECT_ROOT / ".local" / "worker", description="Faust's working directory"
     )
+    clock: Literal["live", "event"] = Field(
+        "live",
+        description="live: figures as of the wall clock; event: as of the latest event time "
+        "(replaying history gives the figures the live run gave)",
+    )
+    series_interval_s: float = Field(5.0, gt=0, description="seconds between time-series updates")
+    online_target: float = Field(
+        0.80, ge=0, le=1, description="online share every city department should reach"
+    )
+    target_window: Literal["1h", "24h", "7d", "30d", "mtd", "qtd", "ytd"] = Field(
+        "qtd", description="window of the online-ratio rankings and the below-target set"
+    )
+    batch_max: int = Field(5000, ge=1, description="most input messages applied per batch")
+    session_timeout_s: float = Field(10.0, gt=0, description="consumer group session timeout")
     second_supplement_late: bool = Field(
         True, description="a second supplement request makes the dossier late (766 method)"
     )

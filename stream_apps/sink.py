@@ -1,49 +1,104 @@
-"""The Redis writer: absolute figures, one atomic pipeline per flush, then a notice."""
+"""The Redis writer: absolute figures, one atomic transaction per flush, then a notice."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 import orjson
 import redis.asyncio as aioredis
 
-from domain.aggregates import AggregateBook
-from schemas.serving import meta_key, scope_key, updates_channel
+from schemas.serving import (
+    below_target_key,
+    meta_key,
+    rank_key,
+    scope_key,
+    series_key,
+    updates_channel,
+)
 
 
 class RedisSink:
-    """Writes the dirty scopes of an `AggregateBook` to Redis.
+    """Writes merged figures to Redis.
 
-    Values are absolute (never increments), so writing the same state twice, or
-    replaying events after a crash, cannot double count. Each flush is one MULTI/EXEC
+    Values are absolute (never increments), so writing the same figures twice, or
+    replaying after a crash, cannot double count. Each flush is one MULTI/EXEC
     transaction: a reader never sees half an update.
     """
 
-    def __init__(self, client: aioredis.Redis, prefix: str) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        prefix: str,
+        *,
+        level_of: Callable[[str], str | None],
+        target: float,
+        target_window: str,
+        clock_mode: str,
+    ) -> None:
         self.client = client
         self.prefix = prefix
+        self.level_of = level_of
+        self.target = target
+        self.target_window = target_window
+        self.clock_mode = clock_mode
         self.last_flush_s = 0.0
+        self.flushes = 0
 
-    async def flush(
-        self, book: AggregateBook, counts: Mapping[str, int], *, full: bool = False
-    ) -> list[str]:
-        """Write changed scopes (or all with `full`) and the counts; return the scopes written."""
-        scopes = book.scopes() if full else sorted(book.dirty)
-        book.dirty.clear()
+    async def write(
+        self,
+        snapshots: Mapping[str, Mapping[str, str]],
+        series: Mapping[str, Mapping[str, str]],
+        counts: Mapping[str, int] | None,
+        clock: int | None,
+    ) -> None:
         started = time.perf_counter()
         now = datetime.now(UTC).isoformat()
+        p = self.prefix
         pipe = self.client.pipeline(transaction=True)
-        for scope in scopes:
-            pipe.hset(scope_key(self.prefix, scope), mapping=book.figures(scope))
-        pipe.hset(meta_key(self.prefix), mapping={"updated_at": now, **dict(counts)})
+        for scope, fields in snapshots.items():
+            pipe.hset(scope_key(p, scope), mapping=dict(fields))
+            self._rank(pipe, scope, fields)
+        for scope, fields in series.items():
+            pipe.hset(series_key(p, scope), mapping=dict(fields))
+        meta: dict[str, str | int] = {
+            "updated_at": now,
+            "clock_mode": self.clock_mode,
+            "target_window": self.target_window,
+        }
+        if clock:
+            meta["clock"] = datetime.fromtimestamp(clock, UTC).isoformat()
+        if counts is not None:
+            meta.update(counts)
+        pipe.hset(meta_key(p), mapping=meta)
         await pipe.execute()
-        if scopes:
-            notice = orjson.dumps({"updated_at": now, "scopes": scopes})
-            await self.client.publish(updates_channel(self.prefix), notice)
+        changed = sorted(set(snapshots) | set(series))
+        if changed:
+            notice = {"updated_at": now, "clock": meta.get("clock"), "scopes": changed}
+            await self.client.publish(updates_channel(p), orjson.dumps(notice))
         self.last_flush_s = time.perf_counter() - started
-        return scopes
+        self.flushes += 1
+
+    def _rank(self, pipe: aioredis.client.Pipeline, scope: str, fields: Mapping[str, str]) -> None:
+        if not scope.startswith("agency:"):
+            return
+        code = scope.removeprefix("agency:")
+        level = self.level_of(code)
+        if level is None:
+            return
+        p = self.prefix
+        pipe.zadd(rank_key(p, "overdue_now", level), {code: int(fields.get("overdue_now", "0"))})
+        ratio = fields.get(f"{self.target_window}.online_ratio", "")
+        if ratio:
+            pipe.zadd(rank_key(p, "online_ratio", level), {code: float(ratio)})
+        else:
+            pipe.zrem(rank_key(p, "online_ratio", level), code)
+        if level == "city":
+            if ratio and float(ratio) < self.target:
+                pipe.sadd(below_target_key(p), code)
+            else:
+                pipe.srem(below_target_key(p), code)
 
     async def is_empty(self) -> bool:
         """True when Redis lost our keys (restarted empty or flushed)."""

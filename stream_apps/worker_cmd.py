@@ -1,8 +1,9 @@
 """Run the stream worker: consume dossier events, keep every dossier's state, serve figures in Redis.
 
-The worker is a Faust application. It exposes a health check on 127.0.0.1 (see
---web-port) and stops cleanly on SIGTERM or Ctrl-C. Settings come from DOSSIER_*
-environment variables; the options below override them.
+The worker is a Faust application with two stages (see docs/worker.md). It exposes a
+health check on 127.0.0.1 (see --web-port) and stops cleanly on SIGTERM or Ctrl-C.
+Settings come from DOSSIER_* environment variables; the options below override them.
+Run several workers (each with its own --web-port) to share the partitions.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from typing import Any
 import faust
 import redis.asyncio as aioredis
 
-from domain.aggregates import AggregateBook
 from domain.calendar import WorkingCalendar
 from domain.lifecycle import Lifecycle, calendar_resume
+from dossier_stream import kafka_admin
 from schemas.registry import AgencyRegistry
 from stream_apps.app import create_app
-from stream_apps.processor import EventProcessor
+from stream_apps.book import PartitionBook
+from stream_apps.dossier_stage import DossierStage
 from stream_apps.settings import WorkerSettings
 from stream_apps.sink import RedisSink
 
@@ -27,6 +29,7 @@ EXAMPLES = """\
 examples:
   dossier-stream worker                                  # local broker and Redis
   dossier-stream worker --web-port 6067                  # a second worker on this machine
+  dossier-stream worker --clock event                    # replaying history: figures as of the events
   DOSSIER_KAFKA_BOOTSTRAP=kafka:9092 DOSSIER_REDIS_URL=redis://redis:6379/0 dossier-stream worker
 """
 
@@ -39,9 +42,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--topic", help="events topic (DOSSIER_EVENTS_TOPIC)")
     parser.add_argument("--dead-letter-topic", help="dead-letter topic (DOSSIER_DEAD_LETTER_TOPIC)")
     parser.add_argument("--redis-prefix", help="Redis key prefix (DOSSIER_REDIS_PREFIX)")
-    parser.add_argument("--app-id", help="consumer group and table prefix (DOSSIER_APP_ID)")
+    parser.add_argument("--app-id", help="consumer group and topic prefix (DOSSIER_APP_ID)")
     parser.add_argument("--web-port", type=int, help="health endpoint port (DOSSIER_WEB_PORT)")
-    parser.add_argument("--partitions", type=int, help="partitions of the events topic")
+    parser.add_argument("--partitions", type=int, help="partitions of the internal topics")
+    parser.add_argument("--clock", choices=["live", "event"], help="figures' clock (DOSSIER_CLOCK)")
 
 
 def settings_from(args: argparse.Namespace) -> WorkerSettings:
@@ -54,6 +58,7 @@ def settings_from(args: argparse.Namespace) -> WorkerSettings:
         "app_id": args.app_id,
         "web_port": args.web_port,
         "partitions": args.partitions,
+        "clock": args.clock,
     }
     return WorkerSettings(**{k: v for k, v in overrides.items() if v is not None})
 
@@ -61,27 +66,52 @@ def settings_from(args: argparse.Namespace) -> WorkerSettings:
 def build_worker(settings: WorkerSettings, loglevel: str = "info") -> faust.Worker:
     """The composition root of the worker process."""
     registry = AgencyRegistry.default()
-    lifecycle = Lifecycle(calendar_resume(WorkingCalendar()))
-    processor = EventProcessor(
-        lifecycle,
-        AggregateBook(),
+    calendar = WorkingCalendar()
+    stage = DossierStage(
+        settings,
+        Lifecycle(calendar_resume(calendar)),
+        lambda _partition: PartitionBook(
+            calendar, second_supplement_late=settings.second_supplement_late
+        ),
         registry=registry,
-        second_supplement_late=settings.second_supplement_late,
     )
-    sink = RedisSink(aioredis.from_url(settings.redis_url), settings.redis_prefix)
-    app = create_app(settings, processor, sink)
-    return faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    kafka_admin.ensure_topics(
+        settings.kafka_bootstrap,
+        {
+            settings.events_topic: settings.partitions,
+            settings.dead_letter_topic: 1,
+            stage.changelog_topic: settings.partitions,
+            stage.partials_topic: settings.partitions,
+        },
+        compacted={stage.changelog_topic, stage.partials_topic},
+    )
+
+    def level_of(code: str) -> str | None:
+        agency = registry.get(code)
+        return agency.level.value if agency else None
+
+    sink = RedisSink(
+        aioredis.from_url(settings.redis_url),
+        settings.redis_prefix,
+        level_of=level_of,
+        target=settings.online_target,
+        target_window=settings.target_window,
+        clock_mode=settings.clock,
+    )
+    app = create_app(settings, stage, sink)
+    return faust.Worker(app, stage, loglevel=loglevel, quiet=True, redirect_stdouts=False)
 
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     log.info(
-        "worker %s: events %s on %s, figures to %s under %s",
+        "worker %s: events %s on %s, figures to %s under %s, clock %s",
         settings.app_id,
         settings.events_topic,
         settings.kafka_bootstrap,
         settings.redis_url,
         settings.redis_prefix,
+        settings.clock,
     )
     level = {"WARNING": "warn"}.get(str(args.log_level).upper(), str(args.log_level).lower())
     build_worker(settings, loglevel=level).execute_from_commandline()

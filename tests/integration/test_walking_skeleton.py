@@ -28,7 +28,8 @@ def test_events_flow_through_kafka_and_the_worker_into_redis(
         for i in range(count):
             agency = {"code": code, "level": AGENCIES[code]}
             events += lifecycle(f"E2E-{code}-{i}", steps=("accepted", "processing"), agency=agency)
-    with WorkerProcess(worker_env(stack, names, tmp_path), tmp_path / "worker.log") as worker:
+    env = worker_env(stack, names, tmp_path) | {"DOSSIER_CLOCK": "event"}
+    with WorkerProcess(env, tmp_path / "worker.log") as worker:
         with DossierPublisher(stack.kafka_bootstrap, names.events_topic, registry=registry) as pub:
             for ev in events:
                 pub.publish(ev)
@@ -50,13 +51,14 @@ def test_events_flow_through_kafka_and_the_worker_into_redis(
         )
         for code, count in expected_received.items():
             figures = read_hash(redis_client, scope_key(names.redis_prefix, f"agency:{code}"))
-            assert figures["received_total"] == str(count), code
-            assert figures["received_online_full"] == str(count)
-            assert figures["open"] == str(count)
+            assert figures["ytd.received_total"] == str(count), code
+            assert figures["ytd.received_online_full"] == str(count)
+            assert figures["ytd.online_ratio"] == "1.000000"
+            assert figures["open_now"] == str(count)
         city = read_hash(redis_client, scope_key(names.redis_prefix, "city"))
-        assert city["received_total"] == str(sum(expected_received.values()))
+        assert city["ytd.received_total"] == str(sum(expected_received.values()))
         commune = read_hash(redis_client, scope_key(names.redis_prefix, "level:commune"))
-        assert commune["received_total"] == "1"
+        assert commune["ytd.received_total"] == "1"
         assert worker.stop() == 0, worker.log_tail()
 
     dlq = KafkaConsumer(

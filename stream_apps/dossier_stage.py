@@ -1,0 +1,315 @@
+"""The dossier stage: input partitions in batches, dossier states exact, changelog, commits.
+
+This is the worker's hot path. It reads the events topic with a batching consumer
+(Faust's per-message stream path costs more per event than the whole budget: see
+BENCHMARKS.md), applies each message to its partition's `PartitionStore`, and per batch:
+sends dead letters, writes the changed dossier records to the compacted changelog
+partition that matches the input partition, waits for the broker's acknowledgement,
+and only then commits the input offsets. After a crash the store is read back from the
+changelog and the messages after the committed offset are processed again; the store
+skips those it already holds, so the figures are exact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import KafkaError
+from aiokafka.structs import OffsetAndMetadata
+from mode import Service
+
+from domain.lifecycle import Lifecycle
+from stream_apps.kafka_io import Header, read_partition, send_records
+from stream_apps.partials import (
+    COUNTS_KEY,
+    SERIES_PREFIX,
+    encode_partial,
+    series_buckets,
+    snapshot_counts,
+)
+from stream_apps.settings import WorkerSettings
+from stream_apps.store import PartitionStore, Verdict
+
+log = logging.getLogger(__name__)
+
+class PartitionFigures(Protocol):
+    """The figures of one partition's dossiers (a `domain.figures.FigureBook`)."""
+
+    def facts(self, state: Any) -> Any: ...
+    def move(self, before: Any, after: Any) -> None: ...
+    def dirty_scopes(self) -> set[str]: ...
+    def clear_dirty(self) -> None: ...
+    def scopes_changed_between(self, t0: int, t1: int) -> set[str]: ...
+    def snapshot(self, scope: str, t: int) -> Any: ...
+    def series(self, scope: str, t: int) -> Any: ...
+
+
+FiguresFactory = Callable[[int], PartitionFigures]
+
+
+class DossierStage(Service):
+    """Owns the input partitions assigned to this worker and their dossier stores."""
+
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        lifecycle: Lifecycle,
+        figures_factory: FiguresFactory,
+        *,
+        registry: object = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.settings = settings
+        self.lifecycle = lifecycle
+        self.figures_factory = figures_factory
+        self.registry = registry
+        self.stores: dict[int, PartitionStore] = {}
+        self.figures: dict[int, PartitionFigures] = {}
+        self.lock = asyncio.Lock()
+        self.changelog_topic = f"{settings.app_id}-dossier-state"
+        self.partials_topic = f"{settings.app_id}-partials"
+        self._last_clock: dict[int, int] = {}
+        self._published: dict[tuple[int, str], dict[str, int]] = {}
+        self._series_dirty: dict[int, set[str]] = {}
+        self.group_id = f"{settings.app_id}-dossiers"
+        self.batches = 0
+        self.last_batch_s = 0.0
+        self.ready = asyncio.Event()
+        self._consumer: AIOKafkaConsumer | None = None
+        self._producer: AIOKafkaProducer | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------
+    async def on_start(self) -> None:
+        s = self.settings
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=s.kafka_bootstrap,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=5,
+            max_batch_size=1024 * 1024,
+            max_request_size=4 * 1024 * 1024,
+        )
+        await self._producer.start()
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=s.kafka_bootstrap,
+            group_id=self.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=s.batch_max,
+            fetch_max_bytes=32 * 1024 * 1024,
+            max_partition_fetch_bytes=8 * 1024 * 1024,
+            session_timeout_ms=int(s.session_timeout_s * 1000),
+            heartbeat_interval_ms=max(100, int(s.session_timeout_s * 1000 / 10)),
+        )
+        await self._consumer.start()
+        self._consumer.subscribe([s.events_topic], listener=_Listener(self))
+        log.info(
+            "dossier stage: consuming %s as group %s, changelog %s",
+            s.events_topic,
+            self.group_id,
+            self.changelog_topic,
+        )
+
+    async def on_stop(self) -> None:
+        if self._consumer is not None:
+            async with self.lock:
+                await self._checkpoint()
+            await self._consumer.stop()
+        if self._producer is not None:
+            await self._producer.stop()
+
+    @Service.task
+    async def _run(self) -> None:
+        assert self._consumer is not None
+        while not self.should_stop:
+            batch = await self._consumer.getmany(timeout_ms=200, max_records=self.settings.batch_max)
+            if not batch:
+                continue
+            started = time.perf_counter()
+            async with self.lock:
+                await self._process(batch)
+                await self._checkpoint(
+                    {tp: records[-1].offset + 1 for tp, records in batch.items() if records}
+                )
+            self.batches += 1
+            self.last_batch_s = time.perf_counter() - started
+
+    # -- processing ---------------------------------------------------------------------
+    async def _process(self, batch: dict[TopicPartition, list[Any]]) -> None:
+        assert self._producer is not None
+        letters_out: list[tuple[bytes | None, bytes, list[Header]]] = []
+        for tp, records in batch.items():
+            store = self.stores.get(tp.partition)
+            if store is None:  # revoked while the batch was in flight
+                continue
+            figures = self.figures[tp.partition]
+            for record in records:
+                verdict, letters = store.process(record.offset, record.key, record.value, figures)
+                if verdict is Verdict.DEAD_LETTER or letters:
+                    for letter in letters:
+                        letters_out.append(
+                            (
+                                letter.key,
+                                letter.value,
+                                [
+                                    ("reason", letter.reason.encode("utf-8")),
+                                    ("source-topic", tp.topic.encode()),
+                                    ("source-partition", str(tp.partition).encode()),
+                                    ("source-offset", str(letter.offset).encode()),
+                                ],
+                            )
+                        )
+        if letters_out:
+            log.warning("%d message(s) to the dead-letter topic", len(letters_out))
+            futures = await send_records(
+                self._producer, self.settings.dead_letter_topic, 0, letters_out
+            )
+            await asyncio.gather(*futures)
+
+    async def _checkpoint(self, offsets: dict[TopicPartition, int] | None = None) -> None:
+        """Changelog first, acknowledged; then the input offsets."""
+        assert self._producer is not None and self._consumer is not None
+        futures: list[asyncio.Future[object]] = []
+        for partition, store in self.stores.items():
+            changes = store.take_changes()
+            if changes:
+                futures += await send_records(
+                    self._producer,
+                    self.changelog_topic,
+                    partition,
+                    [(k, v, ()) for k, v in changes],
+                )
+        if futures:
+            await asyncio.gather(*futures)
+        if offsets:
+            owned = {tp: o for tp, o in offsets.items() if tp.partition in self.stores}
+            if owned:
+                try:
+                    await self._consumer.commit(
+                        {tp: OffsetAndMetadata(o, "") for tp, o in owned.items()}
+                    )
+                except KafkaError as exc:
+                    # Harmless: the next owner replays from the last commit and the store
+                    # skips what it already holds.
+                    log.warning("offset commit failed (%r); messages will be replayed", exc)
+
+    # -- rebalance ----------------------------------------------------------------------
+    async def assign(self, tps: set[TopicPartition]) -> None:
+        async with self.lock:
+            for tp in sorted(tps, key=lambda t: t.partition):
+                if tp.partition in self.stores:
+                    continue
+                started = time.perf_counter()
+                store = PartitionStore(tp.partition, self.lifecycle, self.registry)
+                store.restore(
+                    await read_partition(
+                        self.settings.kafka_bootstrap, self.changelog_topic, tp.partition
+                    )
+                )
+                figures = self.figures_factory(tp.partition)
+                for state in store.states():
+                    figures.move(None, figures.facts(state))
+                self.stores[tp.partition] = store
+                self.figures[tp.partition] = figures
+                log.info(
+                    "partition %d assigned: %d dossiers restored from the changelog in %.2f s",
+                    tp.partition,
+                    len(store.records),
+                    time.perf_counter() - started,
+                )
+        self.ready.set()
+
+    async def revoke(self, tps: set[TopicPartition]) -> None:
+        async with self.lock:
+            try:
+                await self._checkpoint()
+            except Exception:  # the next owner replays from the changelog and offsets
+                log.exception("checkpoint before revocation failed")
+            for tp in tps:
+                self.stores.pop(tp.partition, None)
+                self.figures.pop(tp.partition, None)
+                self._last_clock.pop(tp.partition, None)
+                self._series_dirty.pop(tp.partition, None)
+                for key in [k for k in self._published if k[0] == tp.partition]:
+                    del self._published[key]
+                log.info("partition %d revoked", tp.partition)
+
+    # -- partial figures --------------------------------------------------------------
+    def clock(self) -> int:
+        """The figures' clock T: the wall clock, or the latest event time when replaying."""
+        if self.settings.clock == "event":
+            return int(self.event_clock())
+        return int(time.time())
+
+    def partials(self, t: int, *, with_series: bool) -> list[tuple[bytes, bytes]]:
+        """Partials of every scope whose figures changed, as (key, value) messages.
+
+        Call with the store lock held. Scopes change by events (dirty) and by time alone
+        (a due instant passes, a window slides): both are found without a scan.
+        """
+        out: list[tuple[bytes, bytes]] = []
+        for p, book in self.figures.items():
+            previous = self._last_clock.get(p, t)
+            changed = book.dirty_scopes() | book.scopes_changed_between(min(previous, t), t)
+            book.clear_dirty()
+            self._last_clock[p] = t
+            series_due = self._series_dirty.setdefault(p, set())
+            series_due |= changed
+            for scope in changed:
+                counts = snapshot_counts(book.snapshot(scope, t))
+                if self._published.get((p, scope)) != counts:
+                    self._published[(p, scope)] = counts
+                    out.append((scope.encode(), encode_partial(p, t, counts)))
+            if with_series:
+                for scope in series_due:
+                    body = series_buckets(book.series(scope, t))
+                    out.append(((SERIES_PREFIX + scope).encode(), encode_partial(p, t, body)))
+                series_due.clear()
+            counts_now = self.stores[p].counts()
+            if self._published.get((p, COUNTS_KEY)) != counts_now:
+                self._published[(p, COUNTS_KEY)] = counts_now
+                out.append((COUNTS_KEY.encode(), encode_partial(p, t, counts_now)))
+        return out
+
+    async def publish_partials(self, *, with_series: bool) -> int:
+        """Send the changed partials to the partials topic; return how many."""
+        assert self._producer is not None
+        async with self.lock:
+            messages = self.partials(self.clock(), with_series=with_series)
+        futures = [
+            await self._producer.send(self.partials_topic, key=key, value=value)
+            for key, value in messages
+        ]
+        if futures:
+            await asyncio.gather(*futures)
+        return len(messages)
+
+    def counts(self) -> dict[str, int]:
+        total: dict[str, int] = {}
+        for store in self.stores.values():
+            for name, value in store.counts().items():
+                total[name] = total.get(name, 0) + value
+        return total
+
+    def event_clock(self) -> float:
+        """Latest event time applied in the partitions this worker owns (epoch seconds)."""
+        return max((s.meta.max_event_time for s in self.stores.values()), default=0.0)
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, stage: DossierStage) -> None:
+        self.stage = stage
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        if revoked:
+            await self.stage.revoke(set(revoked))
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self.stage.assign(set(assigned))

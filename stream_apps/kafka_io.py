@@ -1,0 +1,60 @@
+"""Thin aiokafka helpers for the dossier stage: batched sends and changelog reads."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+Header = tuple[str, bytes]
+
+
+async def send_records(
+    producer: AIOKafkaProducer,
+    topic: str,
+    partition: int,
+    records: Sequence[tuple[bytes | None, bytes, Sequence[Header]]],
+) -> list[asyncio.Future[object]]:
+    """Send records to one partition in as few batches as fit; return their futures."""
+    futures: list[asyncio.Future[object]] = []
+    batch = producer.create_batch()
+    for key, value, headers in records:
+        if batch.append(key=key, value=value, timestamp=None, headers=list(headers)) is None:
+            futures.append(await producer.send_batch(batch, topic, partition=partition))
+            batch = producer.create_batch()
+            if batch.append(key=key, value=value, timestamp=None, headers=list(headers)) is None:
+                raise ValueError(f"a record of {len(value)} bytes does not fit in a batch")
+    if batch.record_count():
+        futures.append(await producer.send_batch(batch, topic, partition=partition))
+    return futures
+
+
+async def read_partition(
+    bootstrap: str, topic: str, partition: int
+) -> list[tuple[bytes, bytes | None]]:
+    """Every record of one partition from the beginning to the current end (no group)."""
+    tp = TopicPartition(topic, partition)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+        fetch_max_bytes=16 * 1024 * 1024,
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+    )
+    await consumer.start()
+    try:
+        consumer.assign([tp])
+        end = (await consumer.end_offsets([tp]))[tp]
+        await consumer.seek_to_beginning(tp)
+        out: list[tuple[bytes, bytes | None]] = []
+        while await consumer.position(tp) < end:
+            batch = await consumer.getmany(tp, timeout_ms=1000, max_records=10_000)
+            for record in batch.get(tp, ()):
+                if record.offset >= end:
+                    break
+                out.append((record.key, record.value))
+        return out
+    finally:
+        await consumer.stop()

@@ -1,0 +1,625 @@
+"""Live figures: windows at their edges, gauges moving with the clock, moves, and exactness."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+from datetime import datetime, timedelta
+from fractions import Fraction
+from typing import Any
+
+import pytest
+
+from domain.calendar import VN_TZ
+from domain.figures import (
+    CITY,
+    COUNT_METRICS,
+    SERIES_FIELDS,
+    SNAPSHOT_FIELDS,
+    WINDOWS,
+    ClockTooOldError,
+    DossierFacts,
+    FigureBook,
+    dossier_facts,
+    epoch_ceil,
+    epoch_floor,
+    ratio_text,
+    window_start,
+)
+from domain.lifecycle import ChannelKind, DossierState, Lifecycle, calendar_resume
+from schemas.events import DossierEvent
+from tests.factories import T0, event
+from tests.reference import (
+    default_calendar,
+    final_states,
+    reference_series,
+    reference_snapshots,
+    window_starts,
+)
+
+CAL = default_calendar()
+LIFE = Lifecycle(calendar_resume(CAL))
+SCOPES = ("agency:SO-YTE", "level:city", "field:health", CITY)
+
+
+def vn(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> int:
+    """Epoch seconds of a Vietnam wall-clock time."""
+    return epoch_floor(datetime(year, month, day, hour, minute, second, tzinfo=VN_TZ))
+
+
+def facts(received: int, **kw: Any) -> DossierFacts:
+    base: dict[str, Any] = {
+        "scopes": SCOPES,
+        "channel": ChannelKind.ONLINE_FULL,
+        "received_at": received,
+        "resolved_at": None,
+        "resolved_on_time": None,
+        "open": True,
+        "paused": False,
+        "due_at": None,
+        "near_at": None,
+        "became_overdue_at": None,
+    }
+    base.update(kw)
+    return DossierFacts(**base)
+
+
+def feed(book: FigureBook, states: dict[str, DossierState], ev: DossierEvent) -> None:
+    state = states.setdefault(ev.dossier_id, DossierState(ev.dossier_id))
+    before = dossier_facts(state, CAL)
+    LIFE.apply(state, ev)
+    book.move(before, dossier_facts(state, CAL))
+
+
+def book_of(events: list[DossierEvent]) -> tuple[FigureBook, dict[str, DossierState]]:
+    book, states = FigureBook(), dict[str, DossierState]()
+    for ev in events:
+        feed(book, states, ev)
+    return book, states
+
+
+def hashes(book: FigureBook, t: int) -> dict[str, dict[str, str]]:
+    return {s: book.snapshot(s, t).to_redis_hash() for s in book.scopes()}
+
+
+def series_hashes(book: FigureBook, t: int) -> dict[str, dict[str, str]]:
+    return {s: book.series(s, t).to_redis_hash() for s in book.scopes()}
+
+
+# -- facts of one dossier ---------------------------------------------------------------
+
+
+def test_no_facts_until_the_dossier_is_received() -> None:
+    state = DossierState("D")
+    LIFE.apply(state, event("submitted", dossier_id="D"))
+    assert dossier_facts(state, CAL) is None
+
+
+def test_facts_of_an_accepted_dossier() -> None:
+    # Accepted Wed 1 Oct 2025 08:00, appointment Wed 8 Oct: due 9 Oct 00:00.
+    state = DossierState("D")
+    LIFE.apply(state, event("accepted", dossier_id="D"))
+    f = dossier_facts(state, CAL)
+    assert f is not None
+    assert f.scopes == SCOPES and f.channel is ChannelKind.ONLINE_FULL
+    assert f.received_at == vn(2025, 10, 1, 8) == epoch_floor(T0)
+    assert f.due_at == f.became_overdue_at == vn(2025, 10, 9)
+    assert f.near_at == vn(2025, 10, 8)  # the appointment day is the last working day
+    assert f.open and not f.paused and f.resolved_at is None and f.resolved_on_time is None
+
+
+def test_a_pause_has_no_due_and_the_resumption_moves_it() -> None:
+    state = DossierState("D")
+    for i, step in enumerate(["accepted", "supplement_requested"]):
+        LIFE.apply(state, event(step, dossier_id="D", sequence=i + 1, at=T0 + timedelta(days=i)))
+    paused = dossier_facts(state, CAL)
+    assert paused is not None and paused.paused and paused.open
+    assert paused.due_at is paused.near_at is paused.became_overdue_at is None
+    # Paused Thu 2 Oct, resumed Mon 6 Oct: 2 working days (Fri, Mon) added.
+    LIFE.apply(
+        state, event("supplement_received", dossier_id="D", sequence=3, at=T0 + timedelta(days=5))
+    )
+    resumed = dossier_facts(state, CAL)
+    assert resumed is not None and not resumed.paused
+    assert resumed.due_at == vn(2025, 10, 11) and resumed.near_at == vn(2025, 10, 10)
+
+
+@pytest.mark.parametrize(
+    ("steps", "days_to_end", "on_time", "became"),
+    [
+        (("accepted", "resolved"), 3, True, None),
+        (("accepted", "resolved"), 9, False, vn(2025, 10, 9)),
+        (("accepted", "withdrawn"), 3, None, None),
+        (("accepted", "withdrawn"), 12, None, vn(2025, 10, 9)),
+        (("accepted", "stopped"), 8, None, vn(2025, 10, 9)),
+    ],
+)
+def test_facts_of_finished_dossiers(
+    steps: tuple[str, ...], days_to_end: int, on_time: bool | None, became: int | None
+) -> None:
+    state = DossierState("D")
+    LIFE.apply(state, event(steps[0], dossier_id="D"))
+    LIFE.apply(
+        state, event(steps[1], dossier_id="D", sequence=2, at=T0 + timedelta(days=days_to_end))
+    )
+    f = dossier_facts(state, CAL)
+    assert f is not None and not f.open and f.near_at is None
+    assert f.resolved_on_time is on_time and f.became_overdue_at == became
+    assert f.due_at == vn(2025, 10, 9)
+
+
+def test_a_second_supplement_request_makes_a_resolution_late() -> None:
+    steps = ["accepted", *["supplement_requested", "supplement_received"] * 2, "resolved"]
+    state = DossierState("D")
+    for i, step in enumerate(steps):
+        LIFE.apply(state, event(step, dossier_id="D", sequence=i + 1, at=T0 + timedelta(hours=i)))
+    strict = dossier_facts(state, CAL)
+    relaxed = dossier_facts(state, CAL, second_supplement_late=False)
+    assert strict is not None and strict.resolved_on_time is False
+    assert relaxed is not None and relaxed.resolved_on_time is True
+    assert strict.became_overdue_at is None  # it never reached its due instant unresolved
+
+
+def test_instants_round_events_down_and_deadlines_up() -> None:
+    at = datetime(2025, 10, 1, 8, 0, 0, 500_000, tzinfo=VN_TZ)
+    assert epoch_floor(at) == vn(2025, 10, 1, 8)
+    assert epoch_ceil(at) == vn(2025, 10, 1, 8) + 1
+    assert epoch_ceil(datetime(2025, 10, 1, tzinfo=VN_TZ)) == vn(2025, 10, 1)
+
+
+# -- windows at their edges -------------------------------------------------------------
+
+ALL = frozenset(WINDOWS)
+WINDOW_CASES = [
+    # (clock T, received at, the windows that count it)
+    (vn(2025, 10, 1, 0, 30), vn(2025, 10, 1, 0, 0, 0), ALL),
+    (vn(2025, 10, 1, 0, 30), vn(2025, 9, 30, 23, 59, 59), ALL - {"mtd", "qtd"}),
+    (vn(2025, 10, 1, 0, 30), vn(2025, 10, 1, 0, 30), ALL),  # the clock's own second
+    (vn(2025, 10, 1, 0, 30), vn(2025, 10, 1, 0, 30, 1), frozenset()),  # after the clock
+    (vn(2025, 10, 1, 10, 15, 20), vn(2025, 10, 1, 9, 16), ALL),  # minute mT - 59
+    (vn(2025, 10, 1, 10, 15, 20), vn(2025, 10, 1, 9, 15, 59), ALL - {"1h"}),
+    (vn(2025, 10, 2, 10, 15, 20), vn(2025, 10, 1, 11), ALL - {"1h"}),  # hour hT - 23
+    (vn(2025, 10, 2, 10, 15, 20), vn(2025, 10, 1, 10, 59, 59), ALL - {"1h", "24h"}),
+    (vn(2025, 10, 8, 10, 15), vn(2025, 10, 1, 11), {"7d", "30d", "mtd", "qtd", "ytd"}),
+    (vn(2025, 10, 8, 10, 15), vn(2025, 10, 1, 10, 59, 59), {"30d", "mtd", "qtd", "ytd"}),
+    (vn(2025, 10, 31, 10, 15), vn(2025, 10, 1, 11), {"30d", "mtd", "qtd", "ytd"}),
+    (vn(2025, 10, 31, 10, 15), vn(2025, 10, 1, 10, 59, 59), {"mtd", "qtd", "ytd"}),
+    (vn(2025, 11, 15, 12), vn(2025, 10, 1), {"qtd", "ytd"}),
+    (vn(2025, 11, 15, 12), vn(2025, 9, 30, 23, 59, 59), {"ytd"}),
+    # Vietnam's month starts at 17:00 UTC of the day before.
+    (vn(2025, 11, 1, 6, 59, 59), vn(2025, 11, 1), ALL - {"1h"}),
+    (vn(2025, 11, 1, 6, 59, 59), vn(2025, 10, 31, 23, 59, 59), {"24h", "7d", "30d", "qtd", "ytd"}),
+    (vn(2026, 1, 1), vn(2025, 12, 31, 23, 59, 59), {"1h", "24h", "7d", "30d"}),
+    (vn(2026, 1, 1), vn(2026, 1, 1), ALL),
+]
+
+
+@pytest.mark.parametrize(("t", "received", "counted"), WINDOW_CASES)
+def test_windows_at_their_edges(t: int, received: int, counted: frozenset[str]) -> None:
+    book = FigureBook()
+    book.move(None, facts(received))
+    snap = book.snapshot(CITY, t)
+    got = {w for w in WINDOWS if snap.windows[w].received_total}
+    assert got == set(counted)
+    for w in WINDOWS:
+        assert snap.windows[w].received_total == snap.windows[w].received_online_full
+
+
+@pytest.mark.parametrize("t", sorted({case[0] for case in WINDOW_CASES}))
+def test_window_starts_agree_with_the_reference(t: int) -> None:
+    assert {w: window_start(w, t) for w in WINDOWS} == window_starts(t)
+
+
+def test_qtd_just_after_the_quarter_starts_counts_the_last_half_hour_only() -> None:
+    t = vn(2025, 10, 1, 0, 30)
+    book = FigureBook()
+    for minute in range(0, 120, 5):  # 23:00 on 30 Sep to 00:55 on 1 Oct, every 5 minutes
+        book.move(None, facts(vn(2025, 9, 30, 23) + minute * 60))
+    snap = book.snapshot(CITY, t).windows
+    assert snap["qtd"].received_total == snap["mtd"].received_total == 7  # 00:00 .. 00:30
+    assert snap["1h"].received_total == 12  # 23:31 .. 00:30 holds 23:35 .. 00:30
+    assert snap["ytd"].received_total == 19
+
+
+def test_the_series_buckets_hours_and_vietnam_days_up_to_the_clock() -> None:
+    t = vn(2025, 10, 1, 0, 30)
+    book = FigureBook()
+    for x in (
+        vn(2025, 9, 30, 23, 10),
+        vn(2025, 9, 30, 23, 50),
+        vn(2025, 10, 1, 0, 5),
+        vn(2025, 10, 1, 0, 45),
+        vn(2025, 9, 23, 23, 59),
+        vn(2025, 7, 3, 1),
+    ):
+        book.move(None, facts(x))
+    s = book.series(CITY, t)
+    assert s.hourly["received_total"] == {vn(2025, 9, 30, 23): 2, vn(2025, 10, 1): 1}
+    assert s.daily["received_online_full"] == {
+        vn(2025, 9, 23): 1,
+        vn(2025, 9, 30): 2,
+        vn(2025, 10, 1): 1,
+    }  # 3 July is more than 90 days back; 00:45 is after the clock
+    assert s.hourly["received_post"] == {}
+    flat = s.to_redis_hash()
+    assert set(flat) == set(SERIES_FIELDS)
+    assert flat["hourly.received_total"] == f'{{"{vn(2025, 9, 30, 23)}":2,"{vn(2025, 10, 1)}":1}}'
+    assert flat["daily.became_overdue"] == "{}"
+
+
+# -- gauges move with the clock ---------------------------------------------------------
+
+
+def test_gauges_rise_and_fall_with_the_clock_alone() -> None:
+    received, near, due = vn(2025, 10, 1, 8), vn(2025, 10, 8), vn(2025, 10, 9)
+    book = FigureBook()
+    book.move(None, facts(received, due_at=due, near_at=near, became_overdue_at=due))
+    book.move(None, facts(received, open=False, resolved_at=received + 60, resolved_on_time=True))
+
+    def gauges(t: int) -> tuple[int, int, int, int]:
+        s = book.snapshot(CITY, t)
+        return s.open_now, s.overdue_now, s.near_due_now, s.not_yet_due_now
+
+    assert gauges(near - 1) == (1, 0, 0, 1)
+    assert gauges(near) == (1, 0, 1, 1)
+    assert gauges(due - 1) == (1, 0, 1, 1)
+    # became_overdue fires at the due instant, with no event
+    assert book.snapshot(CITY, due - 1).windows["1h"].became_overdue == 0
+    assert book.snapshot(CITY, due).windows["1h"].became_overdue == 1
+    # 766: (on time + not yet due) / (on time + late + open)
+    assert book.snapshot(CITY, due - 1).windows["30d"].on_time_rate == 1
+    assert book.snapshot(CITY, due).windows["30d"].on_time_rate == Fraction(1, 2)
+    assert gauges(due) == (1, 1, 0, 0)
+    assert gauges(due + 86400) == (1, 1, 0, 0)
+
+
+def test_a_paused_dossier_is_not_overdue_and_counts_as_not_yet_due() -> None:
+    events = [
+        event("accepted", dossier_id="P", sequence=1),
+        event("supplement_requested", dossier_id="P", sequence=2, at=T0 + timedelta(days=1)),
+    ]
+    book, _ = book_of(events)
+    later = vn(2025, 10, 20)
+    s = book.snapshot(CITY, later)
+    assert (s.open_now, s.overdue_now, s.near_due_now, s.not_yet_due_now) == (1, 0, 0, 1)
+    assert s.windows["30d"].became_overdue == 0
+
+
+def test_an_accepted_dossier_becomes_overdue_at_its_due_instant() -> None:
+    book, _ = book_of([event("accepted", dossier_id="A")])
+    due = vn(2025, 10, 9)
+    assert book.snapshot(CITY, due - 1).overdue_now == 0
+    assert book.snapshot(CITY, due).overdue_now == 1
+    assert book.scopes_changed_between(due - 1, due) == set(SCOPES)
+    assert book.scopes_changed_between(due, due + 1) == set()
+
+
+def test_a_late_resolution_became_overdue_at_the_due_instant() -> None:
+    events = [
+        event("accepted", dossier_id="L", sequence=1),
+        event("resolved", dossier_id="L", sequence=2, at=datetime(2025, 10, 10, 10, tzinfo=VN_TZ)),
+    ]
+    book, _ = book_of(events)
+    s = book.snapshot(CITY, vn(2025, 10, 10, 12))
+    assert s.windows["24h"].resolved_late == 1 and s.windows["24h"].became_overdue == 0
+    assert s.windows["7d"].became_overdue == 1 and s.overdue_now == 0 and s.open_now == 0
+    assert s.windows["24h"].on_time_rate == 0
+    series = book.series(CITY, vn(2025, 10, 10, 12))
+    assert series.hourly["became_overdue"] == {vn(2025, 10, 9): 1}
+    assert series.hourly["resolved_late"] == {vn(2025, 10, 10, 10): 1}
+
+
+# -- moves, rebuild and dirty scopes ----------------------------------------------------
+
+CHANNELS = list(ChannelKind)
+
+
+def random_facts(rng: random.Random, base: int) -> DossierFacts | None:
+    if rng.random() < 0.1:
+        return None
+    received = base + rng.randint(-40 * 86400, 3 * 3600)
+    due = received + rng.choice([rng.randint(1, 9) * 86400, rng.randint(3600, 40 * 3600)])
+    resolved = rng.choice([None, received + rng.randint(60, 20 * 86400)])
+    closed = resolved is None and rng.random() < 0.2
+    paused = resolved is None and rng.random() < 0.2
+    open_ = resolved is None and not closed
+    scopes = (
+        f"agency:A{rng.randint(1, 4)}",
+        rng.choice(["level:city", "level:commune"]),
+        f"field:F{rng.randint(1, 3)}",
+        CITY,
+    )
+    return DossierFacts(
+        scopes=scopes,
+        channel=rng.choice(CHANNELS),
+        received_at=received,
+        resolved_at=resolved,
+        resolved_on_time=None if resolved is None else resolved < due,
+        open=open_,
+        paused=paused,
+        due_at=None if paused else due,
+        near_at=None if paused or not open_ else max(received, due - rng.randint(0, 86400)),
+        became_overdue_at=None if paused or (resolved is not None and resolved < due) else due,
+    )
+
+
+def test_moves_leave_exactly_the_latest_contributions() -> None:
+    rng = random.Random(7)
+    base = vn(2025, 10, 1, 0, 20)
+    book = FigureBook()
+    last: dict[int, DossierFacts | None] = {}
+    for _ in range(1500):
+        d = rng.randrange(150)
+        after = random_facts(rng, base)
+        book.move(last.get(d), after)
+        last[d] = after
+        if rng.random() < 0.02:
+            book.snapshot(CITY, base - 3600)  # evaluations in between lift the fine floor
+    rebuilt = FigureBook()
+    rebuilt.rebuild(last.values(), now=base)
+    assert rebuilt.dirty_scopes() == set(rebuilt.scopes())
+    for t in (base - 3600, base, base + 1800, base + 3 * 3600 + 7, base + 40 * 86400):
+        assert hashes(book, t) == {s: rebuilt.snapshot(s, t).to_redis_hash() for s in book.scopes()}
+        assert series_hashes(book, t) == {
+            s: rebuilt.series(s, t).to_redis_hash() for s in book.scopes()
+        }
+    # Moving every contribution out leaves nothing anywhere.
+    for f in last.values():
+        book.move(f, None)
+    end = base + 40 * 86400
+    empty = FigureBook().snapshot(CITY, end).to_redis_hash()
+    assert all(book.snapshot(s, end).to_redis_hash() == empty for s in book.scopes())
+
+
+def test_dirty_scopes_follow_moves() -> None:
+    book = FigureBook()
+    f = facts(vn(2025, 10, 1, 8))
+    book.move(None, f)
+    assert book.dirty_scopes() == set(SCOPES)
+    book.clear_dirty()
+    book.move(f, f)
+    assert book.dirty_scopes() == set()
+    moved = replace(f, scopes=("agency:X", "level:commune", "field:land", CITY))
+    book.move(f, moved)
+    assert book.dirty_scopes() == {*SCOPES, *moved.scopes}
+    assert book.snapshot("agency:SO-YTE", vn(2025, 10, 2)).windows["ytd"].received_total == 0
+    assert book.snapshot("agency:X", vn(2025, 10, 2)).windows["ytd"].received_total == 1
+
+
+def test_an_unknown_scope_has_zero_figures() -> None:
+    snap = FigureBook().snapshot("agency:NONE", vn(2025, 10, 1)).to_redis_hash()
+    assert set(snap) == set(SNAPSHOT_FIELDS)
+    assert (
+        snap["open_now"] == "0" and snap["ytd.on_time_rate"] == "" and snap["1h.online_ratio"] == ""
+    )
+
+
+def test_a_clock_far_behind_the_latest_one_is_refused() -> None:
+    book = FigureBook()
+    book.move(None, facts(vn(2025, 10, 1, 8)))
+    t = vn(2025, 10, 2, 12)
+    book.snapshot(CITY, t)
+    book.snapshot(CITY, t - 2 * 3600)  # within retention - 2 hours
+    with pytest.raises(ClockTooOldError):
+        book.snapshot(CITY, t - 5 * 3600)
+    with pytest.raises(ValueError):
+        FigureBook(retention=3600)
+
+
+# -- ratios and the hash ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("ratio", "text"),
+    [
+        (None, ""),
+        (Fraction(2, 3), "0.666667"),
+        (Fraction(1, 3), "0.333333"),
+        (Fraction(1), "1.000000"),
+        (Fraction(0), "0.000000"),
+        (Fraction(1, 2_000_000), "0.000001"),  # half rounds up
+        (Fraction(1, 2_000_001), "0.000000"),
+    ],
+)
+def test_ratio_text(ratio: Fraction | None, text: str) -> None:
+    assert ratio_text(ratio) == text
+
+
+def test_the_hash_has_every_field_and_the_ratios() -> None:
+    t = vn(2025, 10, 1, 12)
+    book = FigureBook()
+    book.move(None, facts(t - 60, channel=ChannelKind.ONLINE_FULL))
+    book.move(None, facts(t - 60, channel=ChannelKind.ONLINE_PARTIAL))
+    book.move(None, facts(t - 60, channel=ChannelKind.IN_PERSON))
+    flat = book.snapshot(CITY, t).to_redis_hash()
+    assert list(flat) == list(SNAPSHOT_FIELDS)
+    assert flat["1h.received_total"] == "3"
+    assert flat["1h.online_ratio"] == "0.666667" and flat["24h.full_online_ratio"] == "0.333333"
+    assert flat["ytd.on_time_rate"] == "1.000000"  # three open, not yet due
+    assert all(f"{w}.{m}" in flat for w in WINDOWS for m in COUNT_METRICS)
+
+
+# -- against the brute-force reference --------------------------------------------------
+
+AGENCIES = [
+    ("SO-YTE", "city"),
+    ("SO-TP", "city"),
+    ("CA-TP", "city"),
+    ("11311", "commune"),
+    ("11320", "commune"),
+]
+FIELDS = ["health", "justice", "land", "civil_status", "business"]
+MODES = [("in_person", None), ("online", "full"), ("online", "partial"), ("post", None)]
+CLOCKS = [
+    vn(2025, 9, 15, 10, 0, 17),
+    vn(2025, 9, 30, 23, 59, 59),
+    vn(2025, 10, 1, 0, 30),
+    vn(2025, 10, 1, 8, 0, 0),
+    vn(2025, 10, 6, 13, 37, 42),
+    vn(2025, 10, 9, 0, 20),  # day limits fall due at midnight
+    vn(2025, 10, 9, 15, 0, 1),
+    vn(2025, 10, 20, 9, 5),
+    vn(2025, 11, 30, 16, 59, 59),
+    vn(2026, 1, 1, 0, 0, 0),
+]
+
+
+def random_lifecycle(rng: random.Random, n: int) -> list[DossierEvent]:
+    """One dossier's events: intake, a middle of pauses, fees and transfers, an ending."""
+    agency, level = rng.choice(AGENCIES)
+    channel, mode = rng.choice(MODES)
+    common = {
+        "dossier_id": f"D-{n:05d}",
+        "agency": {"code": agency, "level": level},
+        "procedure": {"code": "1.000001", "field": rng.choice(FIELDS)},
+        "channel": channel,
+        "online_mode": mode,
+    }
+    if rng.random() < 0.5:
+        at = datetime.fromtimestamp(rng.choice(CLOCKS) + rng.randint(-3 * 3600, 3600), VN_TZ)
+    else:
+        at = datetime(2025, 9, 10, tzinfo=VN_TZ) + timedelta(seconds=rng.randint(0, 80 * 86400))
+    steps: list[tuple[str, dict[str, Any]]] = []
+    if rng.random() < 0.2:
+        steps.append(("submitted", {}))
+    if rng.random() < 0.05:
+        steps.append(("refused", {}))
+    else:
+        unit = rng.choice(["working_days", "calendar_days", "hours"])
+        value = rng.randint(4, 40) if unit == "hours" else rng.randint(1, 12)
+        ahead = timedelta(hours=value) if unit == "hours" else timedelta(days=value)
+        steps.append(("accepted", {"time_limit": {"value": value, "unit": unit}, "ahead": ahead}))
+        for _ in range(rng.randint(0, 3)):
+            kind = rng.choice(["processing", "transferred", "apology_issued", "supplement", "fee"])
+            if kind == "supplement":
+                steps.append(("supplement_requested", {}))
+                steps.append(("supplement_received", {"clock": rng.choice(["resume", "restart"])}))
+            elif kind == "fee":
+                steps += [("fee_requested", {}), ("fee_paid", {})]
+            else:
+                steps.append((kind, {}))
+        ending = rng.choice(
+            ["open", "open", "resolved", "resolved", "returned", "withdrawn", "stopped", "paused"]
+        )
+        if ending == "paused":
+            steps.append(("supplement_requested", {}))
+            if rng.random() < 0.5:
+                steps.append(("withdrawn", {}))
+        elif ending == "returned":
+            steps += [("resolved", {}), ("returned", {})]
+        elif ending != "open":
+            steps.append((ending, {}))
+    events = []
+    for seq, (step, extra) in enumerate(steps, start=1):
+        kw = dict(common)
+        ahead = extra.pop("ahead", None)
+        if ahead is not None:
+            kw["appointment_at"] = (at + ahead).isoformat()
+        kw.update(extra)
+        events.append(event(step, sequence=seq, at=at, **kw))
+        at += timedelta(
+            seconds=rng.choice(
+                [rng.randint(1, 3600), rng.randint(3600, 86400), rng.randint(86400, 12 * 86400)]
+            )
+        )
+    return events
+
+
+def random_events(seed: int, dossiers: int) -> tuple[list[DossierEvent], list[DossierEvent]]:
+    """(events in a delivery order with duplicates and local reordering, events in time order)."""
+    rng = random.Random(seed)
+    clean = [e for n in range(dossiers) for e in random_lifecycle(rng, n)]
+    clean.sort(key=lambda e: e.occurred_at)
+    delivered = list(clean)
+    for _ in range(len(clean) // 10):
+        delivered.insert(rng.randrange(len(delivered) + 1), rng.choice(clean))
+    for i in range(0, len(delivered) - 1, 3):  # swap neighbours: sequences arrive out of order
+        if rng.random() < 0.3:
+            delivered[i], delivered[i + 1] = delivered[i + 1], delivered[i]
+    return delivered, clean
+
+
+@pytest.fixture(scope="module")
+def generated() -> tuple[list[DossierEvent], list[DossierEvent]]:
+    return random_events(seed=2025, dossiers=300)
+
+
+def test_the_book_equals_the_reference_at_every_clock(
+    generated: tuple[list[DossierEvent], list[DossierEvent]],
+) -> None:
+    delivered, _ = generated
+    book, states = book_of(delivered)
+    # Also clocks on exact instants: an event's second, a due instant, a near-due instant.
+    rng = random.Random(3)
+    exact = [epoch_floor(e.occurred_at) for e in rng.sample(delivered, 4)]
+    for f in (dossier_facts(s, CAL) for s in rng.sample(list(states.values()), 60)):
+        if f is not None and f.near_at is not None and f.due_at is not None:
+            exact += [f.due_at, f.near_at]
+    for t in sorted({*CLOCKS, *exact[:12]}):
+        expected = reference_snapshots(delivered, t)
+        assert sorted(expected) == book.scopes()
+        assert hashes(book, t) == expected
+        assert series_hashes(book, t) == reference_series(delivered, t)
+
+
+def test_the_book_equals_the_reference_when_fed_live(
+    generated: tuple[list[DossierEvent], list[DossierEvent]],
+) -> None:
+    """Events arrive in time order while the clock is read in between, as in the worker."""
+    _, clean = generated
+    book, states = FigureBook(), dict[str, DossierState]()
+    clocks = iter(CLOCKS)
+    t = next(clocks, None)
+    seen: list[DossierEvent] = []
+    for ev in clean:
+        while t is not None and ev.occurred_at.timestamp() > t:
+            assert hashes(book, t) == reference_snapshots(seen, t)
+            t = next(clocks, None)
+        feed(book, states, ev)
+        seen.append(ev)
+        if len(seen) % 97 == 0 and t is not None:
+            book.snapshot(CITY, epoch_floor(ev.occurred_at))  # lifts the fine floor meanwhile
+    if t is not None:
+        assert hashes(book, t) == reference_snapshots(seen, t)
+
+
+def test_the_reference_ignores_duplicates_and_order(
+    generated: tuple[list[DossierEvent], list[DossierEvent]],
+) -> None:
+    delivered, clean = generated
+    assert reference_snapshots(delivered, CLOCKS[5]) == reference_snapshots(clean, CLOCKS[5])
+    states = final_states(clean)
+    assert sum(1 for s in states.values() if s.pending) == 0
+
+
+def test_scopes_changed_between_finds_every_change_with_no_event(
+    generated: tuple[list[DossierEvent], list[DossierEvent]],
+) -> None:
+    delivered, _ = generated
+    book, _ = book_of(delivered)
+    rng = random.Random(11)
+    t0 = vn(2025, 10, 6, 23, 58)
+    checked = 0
+    for step in [
+        1,
+        59,
+        60,
+        61,
+        3600,
+        86400,
+        3 * 86400 + 17,
+        *(rng.randint(1, 7200) for _ in range(6)),
+    ]:
+        t1 = t0 + step
+        before, before_series = hashes(book, t0), series_hashes(book, t0)
+        after, after_series = hashes(book, t1), series_hashes(book, t1)
+        changed = book.scopes_changed_between(t0, t1)
+        assert changed == book.scopes_changed_between(t1, t0)
+        for scope in book.scopes():
+            differs = before[scope] != after[scope] or before_series[scope] != after_series[scope]
+            if differs:
+                assert scope in changed, (t0, t1, scope)
+            checked += differs
+        t0 = t1
+    assert checked > 0
+    assert book.scopes_changed_between(t0, t0) == set()

@@ -13,20 +13,38 @@ from producers.publish_cmd import csv_row_to_event
 from tests.factories import event_doc
 
 CSV_COLUMNS = [
-    "event_id", "dossier_id", "sequence", "event_type", "status", "occurred_at", "emitted_at",
-    "agency_code", "agency_level", "procedure_code", "procedure_field", "channel", "online_mode",
-    "time_limit_value", "time_limit_unit", "appointment_at",
+    "event_id",
+    "dossier_id",
+    "sequence",
+    "event_type",
+    "status",
+    "occurred_at",
+    "emitted_at",
+    "agency_code",
+    "agency_level",
+    "procedure_code",
+    "procedure_field",
+    "channel",
+    "online_mode",
+    "time_limit_value",
+    "time_limit_unit",
+    "appointment_at",
 ]
 
 
 def flat(doc: dict) -> dict[str, str]:
     row = {k: str(v) for k, v in doc.items() if not isinstance(v, dict) and k in CSV_COLUMNS}
     row.update(
-        agency_code=doc["agency"]["code"], agency_level=doc["agency"]["level"],
-        procedure_code=doc["procedure"]["code"], procedure_field=doc["procedure"]["field"],
+        agency_code=doc["agency"]["code"],
+        agency_level=doc["agency"]["level"],
+        procedure_code=doc["procedure"]["code"],
+        procedure_field=doc["procedure"]["field"],
     )
     if "time_limit" in doc:
-        row.update(time_limit_value=str(doc["time_limit"]["value"]), time_limit_unit=doc["time_limit"]["unit"])
+        row.update(
+            time_limit_value=str(doc["time_limit"]["value"]),
+            time_limit_unit=doc["time_limit"]["unit"],
+        )
     return row
 
 

@@ -1,0 +1,110 @@
+"""Every Redis figure equals the ground truth computed independently from the same events.
+
+The workload comes from the simulator with duplicates and out-of-order events mixed in,
+plus undecodable messages; supplement pauses, late resolutions and dossiers that become
+overdue with no event of their own (their due instant passes before the clock) are part
+of it. The truth comes from tests/reference.py, which shares no code with the worker's
+figures.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import redis
+
+from producers.publisher import DossierPublisher
+from tests.factories import event
+from tests.integration.pipeline import (
+    clock_of,
+    events_of,
+    first_difference,
+    meta,
+    publish_raw,
+    redis_figures,
+    simulate,
+    wait_until_equal,
+)
+from tests.integration.workers import WorkerProcess, wait_for, worker_env
+from tests.reference import reference_series, reference_snapshots
+
+GARBAGE = [b"not json at all", b'{"dossier_id": "X", "sequence": "one"}']
+
+
+def _scopes(expected: dict) -> list[str]:
+    return sorted(expected)
+
+
+def test_replayed_workload_gives_exactly_the_reference_figures(
+    stack, names, make_topics, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    make_topics(names, partitions=4)
+    lines = simulate(
+        tmp_path / "workload.jsonl",
+        "--start", "2025-09-22", "--days", "14", "--scale", "0.05", "--seed", "11",
+        "--duplicates", "0.03", "--reorder", "0.03",
+    )
+    events = events_of(lines)
+    assert len(events) > 2000
+    assert len({e.event_id for e in events}) < len(events)  # duplicates are really there
+    t = clock_of(events)
+    expected = reference_snapshots(events, t)
+    expected_series = reference_series(events, t)
+    assert int(expected["city"]["became_overdue" if False else "qtd.became_overdue"]) > 0
+    keys = [e.dossier_id.encode() for e in events] + [b"garbage"] * len(GARBAGE)
+    publish_raw(stack.kafka_bootstrap, names.events_topic, lines + GARBAGE, keys)
+
+    env = worker_env(stack, names, tmp_path) | {"DOSSIER_CLOCK": "event"}
+    with WorkerProcess(env, tmp_path / "worker.log") as worker:
+        total = str(len(lines) + len(GARBAGE))
+        settled = wait_for(lambda: meta(redis_client, names.redis_prefix).get("events_in") == total, 120)
+        assert settled, worker.log_tail()
+        m = meta(redis_client, names.redis_prefix)
+        distinct = len({(e.dossier_id, e.sequence) for e in events})
+        assert int(m["applied"]) == distinct
+        assert int(m["duplicates"]) == len(events) - distinct
+        assert (m["pending"], m["dead_lettered"]) == ("0", str(len(GARBAGE)))
+        assert m["clock"] == datetime.fromtimestamp(t, UTC).isoformat()
+
+        def read() -> tuple[dict, dict]:
+            return redis_figures(redis_client, names.redis_prefix, _scopes(expected))
+
+        got, got_series = wait_until_equal(read, (expected, expected_series), 60)
+        assert got == expected, first_difference(expected, got)
+        assert got_series == expected_series, first_difference(expected_series, got_series)
+        assert worker.stop() == 0
+
+
+def test_live_clock_turns_a_dossier_overdue_with_no_new_event(
+    stack, names, make_topics, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    make_topics(names, partitions=2)
+    now = datetime.now(UTC).replace(microsecond=0)
+    due = now + timedelta(seconds=6)
+    accepted = event(
+        "accepted",
+        dossier_id="LIVE-TIMER-1",
+        at=now - timedelta(minutes=1),
+        time_limit={"value": 1, "unit": "hours"},
+        appointment_at=due.isoformat(),
+    )
+    env = worker_env(stack, names, tmp_path)  # live clock
+    with WorkerProcess(env, tmp_path / "worker.log") as worker:
+        with DossierPublisher(stack.kafka_bootstrap, names.events_topic) as pub:
+            pub.publish(accepted)
+
+        def city() -> dict[str, str]:
+            return redis_figures(redis_client, names.redis_prefix, ["city"])[0]["city"]
+
+        first = wait_for(lambda: city().get("open_now") == "1" and city(), 30)
+        assert first, worker.log_tail()
+        if time.time() < due.timestamp() - 1:
+            assert first["overdue_now"] == "0" and first["1h.became_overdue"] == "0"
+        later = wait_for(lambda: city().get("overdue_now") == "1" and city(), 30)
+        assert later, f"no overdue transition without an event:\n{worker.log_tail()}"
+        assert later["1h.became_overdue"] == "1"
+        assert later["not_yet_due_now"] == "0"
+        assert meta(redis_client, names.redis_prefix)["events_in"] == "1"
+        assert worker.stop() == 0

@@ -16,14 +16,13 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from domain.calendar import VN_TZ, WorkingCalendar
-
 from schemas.enums import Channel, EventType, OnlineMode, Status, TimeUnit
 from schemas.events import ClockAction, DossierEvent
 

@@ -16,9 +16,9 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from domain.calendar import VN_TZ
 from dossier_stream.settings import StackSettings
 from schemas.registry import AgencyRegistry
-from domain.calendar import VN_TZ
 from schemas.serving import below_target_key, meta_key, scope_key
 
 ONLINE_TARGET = 0.80
@@ -61,7 +61,7 @@ def _pct(text: str | None, *, target: bool = False) -> Text:
         return Text("–")
     value = float(text)
     style = ("green" if value >= ONLINE_TARGET else "red") if target else ""
-    return Text(f"{value * 100:5.1f}%", style=style)
+    return Text(f"{value * 100:.1f}%", style=style)
 
 
 def render(
@@ -76,7 +76,8 @@ def render(
     header = Text("Hồ sơ thủ tục hành chính — Hải Phòng (live dossier figures)", style="bold")
     clock = meta.get("clock")
     status = Text(
-        f"figures as of {datetime.fromisoformat(clock).astimezone(VN_TZ):%Y-%m-%d %H:%M} (Vietnam), "
+        f"figures as of {datetime.fromisoformat(clock).astimezone(VN_TZ):%Y-%m-%d %H:%M} "
+        "(Vietnam), "
         f"window {window}, clock {meta.get('clock_mode', '?')}"
         if clock
         else "waiting for the worker's first flush…",
@@ -93,17 +94,17 @@ def render(
         style="dim",
     )
     table = Table(expand=True)
+    table.add_column("Đơn vị\nunit", ratio=4, no_wrap=True, overflow="ellipsis")
     for col in (
-        "Đơn vị (unit)",
-        "Tiếp nhận (received)",
-        "Trực tuyến (online)",
-        "Toàn trình (full)",
-        "Đúng hạn (on-time rate)",
-        "Quá hạn (overdue now)",
-        "Sắp trễ (near due)",
-        "Đang xử lý (open)",
+        "Tiếp nhận\nreceived",
+        "Trực tuyến\nonline",
+        "Toàn trình\nfull online",
+        "Đúng hạn\non-time rate",
+        "Quá hạn\noverdue now",
+        "Sắp trễ\nnear due",
+        "Đang xử lý\nopen",
     ):
-        table.add_column(col, justify="left" if col.startswith("Đơn") else "right")
+        table.add_column(col, justify="right", ratio=1)
 
     def row(name: str, f: dict[str, str] | None, style: str = "") -> None:
         if f is None:
@@ -147,15 +148,23 @@ def run(args: argparse.Namespace) -> int:
     if args.once:
         from rich.console import Console
 
-        Console().print(render(client, args.redis_prefix, registry, args.top, args.level, args.window))
+        Console().print(
+            render(client, args.redis_prefix, registry, args.top, args.level, args.window)
+        )
         return 0
     deadline = None if args.seconds is None else time.monotonic() + args.seconds
     pubsub = client.pubsub(ignore_subscribe_messages=True)
     pubsub.subscribe(f"{args.redis_prefix}:updates")
-    with Live(render(client, args.redis_prefix, registry, args.top, args.level, args.window), auto_refresh=False) as live:
+    with Live(
+        render(client, args.redis_prefix, registry, args.top, args.level, args.window),
+        auto_refresh=False,
+    ) as live:
         while deadline is None or time.monotonic() < deadline:
             pubsub.get_message(timeout=1.0)
             while pubsub.get_message(timeout=0.0):
                 pass  # coalesce a burst of notices into one redraw
-            live.update(render(client, args.redis_prefix, registry, args.top, args.level, args.window), refresh=True)
+            live.update(
+                render(client, args.redis_prefix, registry, args.top, args.level, args.window),
+                refresh=True,
+            )
     return 0

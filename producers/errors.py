@@ -43,5 +43,9 @@ class DeliveryError(PublisherError):
     def __init__(self, failed: list[FailedDelivery]) -> None:
         self.failed = failed
         first = failed[0] if failed else None
-        detail = f": first {first.event_id} of dossier {first.dossier_id}: {first.error}" if first else ""
+        detail = (
+            f": first {first.event_id} of dossier {first.dossier_id}: {first.error}"
+            if first
+            else ""
+        )
         super().__init__(f"{len(failed)} event(s) not delivered{detail}")

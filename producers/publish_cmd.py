@@ -92,26 +92,33 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "or rejects.jsonl for standard input)",
     )
     parser.add_argument("--dry-run", action="store_true", help="validate only; send nothing")
-    parser.add_argument("--bootstrap", default=stack.kafka_bootstrap, help="Kafka bootstrap servers")
+    parser.add_argument(
+        "--bootstrap", default=stack.kafka_bootstrap, help="Kafka bootstrap servers"
+    )
     parser.add_argument("--topic", default=stack.events_topic, help="topic to publish to")
     parser.add_argument("--registry", type=Path, default=None, help="agency registry JSON file")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
-    registry = AgencyRegistry.from_file(args.registry) if args.registry else AgencyRegistry.default()
+    registry = (
+        AgencyRegistry.from_file(args.registry) if args.registry else AgencyRegistry.default()
+    )
     fmt = _format_of(args.input, args.format)
     rejects_path = args.rejects or (
         Path("rejects.jsonl") if args.input == "-" else Path(f"{args.input}.rejects.jsonl")
     )
     total = None if args.input == "-" else Path(args.input).stat().st_size
-    stream = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8", newline="")
+    # Closed by the `with stream` below.
+    stream = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8", newline="")  # noqa: SIM115
     summary = PublishSummary()
     started = time.monotonic()
     try:
         with stream, open(rejects_path, "w", encoding="utf-8") as rejects:
-            publisher = None if args.dry_run else DossierPublisher(
-                args.bootstrap, args.topic, registry=registry
+            publisher = (
+                None
+                if args.dry_run
+                else DossierPublisher(args.bootstrap, args.topic, registry=registry)
             )
             try:
                 with progress_bar(
@@ -239,7 +246,11 @@ def _print_summary(summary: PublishSummary, rejects: Path, dry_run: bool, second
     err_console.print(
         f"read {summary.read} record(s) in {seconds:.1f} s: {summary.valid} valid, "
         f"{summary.rejected} rejected"
-        + ("" if dry_run else f", {summary.delivered} delivered, {summary.not_delivered} not delivered")
+        + (
+            ""
+            if dry_run
+            else f", {summary.delivered} delivered, {summary.not_delivered} not delivered"
+        )
     )
     if summary.rejected:
         err_console.print(f"rejected records with their reasons: {rejects}")

@@ -99,7 +99,9 @@ class DossierPublisher:
         broker's metadata cannot be had in time.
         """
         if isinstance(event, DossierEvent):
-            valid = event if self.registry is None else parse_event(event.model_dump(), self.registry)
+            valid = (
+                event if self.registry is None else parse_event(event.model_dump(), self.registry)
+            )
         else:
             valid = parse_event(event, self.registry)
         payload = valid.model_dump_json().encode("utf-8")

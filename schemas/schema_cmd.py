@@ -16,7 +16,7 @@ SCHEMA_FILE = Path(__file__).resolve().parent / "jsonschema" / "dossier-event.v1
 
 EXAMPLES = """\
 examples:
-  dossier-stream schema export                 # rewrite schemas/jsonschema/dossier-event.v1.schema.json
+  dossier-stream schema export          # rewrite schemas/jsonschema/dossier-event.v1.schema.json
   dossier-stream schema export --out -         # print it
   dossier-stream schema check                  # exit 1 if the committed file is out of date
 """
@@ -36,7 +36,9 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "check":
         current = SCHEMA_FILE.read_text(encoding="utf-8") if SCHEMA_FILE.exists() else ""
         if current != text:
-            print(f"{SCHEMA_FILE} is out of date: run `dossier-stream schema export`", file=sys.stderr)
+            print(
+                f"{SCHEMA_FILE} is out of date: run `dossier-stream schema export`", file=sys.stderr
+            )
             return 1
         print(f"{SCHEMA_FILE} matches the models")
         return 0

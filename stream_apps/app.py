@@ -62,7 +62,9 @@ def create_app(settings: WorkerSettings, stage: DossierStage, sink: RedisSink) -
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=max(0.5, settings.session_timeout_s / 10),
     )
-    raw = faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+    raw: faust.Schema = faust.Schema(
+        key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+    )
     partials = app.topic(
         stage.partials_topic, schema=raw, partitions=settings.partitions, internal=False
     )
@@ -111,17 +113,19 @@ def create_app(settings: WorkerSettings, stage: DossierStage, sink: RedisSink) -
         if keys or full:
             await sink.write(snapshots, series, counts, clock)
 
-    @app.on_partitions_revoked.connect
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def drop_revoked(sender: Any, revoked: set[Any], **kwargs: Any) -> None:
         homes = {tp.partition for tp in revoked if tp.topic == stage.partials_topic}
         if homes:
             merger.drop_partitions(homes)
             log.info("figures stage: partials partitions %s revoked", sorted(homes))
 
-    @app.on_rebalance_complete.connect
+    @app.on_rebalance_complete.connect  # type: ignore[arg-type]
     async def restore_partials(sender: Any, **kwargs: Any) -> None:
         actives = {
-            tp.partition for tp in app.assignor.assigned_actives() if tp.topic == stage.partials_topic
+            tp.partition
+            for tp in app.assignor.assigned_actives()
+            if tp.topic == stage.partials_topic
         }
         restored = 0
         for key, value in table.data.items():

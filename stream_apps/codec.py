@@ -11,7 +11,15 @@ from domain.lifecycle import ChannelKind, DossierState
 from schemas.enums import Status, TimeUnit
 from schemas.events import DossierEvent
 
-_TIMES = ("received_at", "appointment_at", "due_at", "paused_at", "apology_at", "resolved_at", "closed_at")
+_TIMES = (
+    "received_at",
+    "appointment_at",
+    "due_at",
+    "paused_at",
+    "apology_at",
+    "resolved_at",
+    "closed_at",
+)
 
 
 def encode_state(state: DossierState) -> bytes:

@@ -38,6 +38,7 @@ from stream_apps.store import PartitionStore, Verdict
 
 log = logging.getLogger(__name__)
 
+
 class PartitionFigures(Protocol):
     """The figures of one partition's dossiers (a `domain.figures.FigureBook`)."""
 
@@ -129,7 +130,9 @@ class DossierStage(Service):
     async def _run(self) -> None:
         assert self._consumer is not None
         while not self.should_stop:
-            batch = await self._consumer.getmany(timeout_ms=200, max_records=self.settings.batch_max)
+            batch = await self._consumer.getmany(
+                timeout_ms=200, max_records=self.settings.batch_max
+            )
             if not batch:
                 continue
             started = time.perf_counter()
@@ -303,7 +306,7 @@ class DossierStage(Service):
         return max((s.meta.max_event_time for s in self.stores.values()), default=0.0)
 
 
-class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+class _Listener(ConsumerRebalanceListener):
     def __init__(self, stage: DossierStage) -> None:
         self.stage = stage
 

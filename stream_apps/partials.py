@@ -65,7 +65,10 @@ def merged_snapshot(parts: Iterable[Mapping[str, int]]) -> dict[str, str]:
     c = sum_counts(parts)
     out = {name: str(c.get(name, 0)) for name in COUNT_FIELDS}
     for w in WINDOWS:
-        full, partial = c.get(f"{w}.received_online_full", 0), c.get(f"{w}.received_online_partial", 0)
+        full, partial = (
+            c.get(f"{w}.received_online_full", 0),
+            c.get(f"{w}.received_online_partial", 0),
+        )
         total = c.get(f"{w}.received_total", 0)
         on_time, late = c.get(f"{w}.resolved_on_time", 0), c.get(f"{w}.resolved_late", 0)
         out[f"{w}.online_ratio"] = _ratio(full + partial, total)
@@ -88,8 +91,8 @@ def merged_series(parts: Iterable[Mapping[str, Mapping[str, int]]]) -> dict[str,
     out: dict[str, str] = {}
     for grain in ("hourly", "daily"):
         for m in COUNT_METRICS:
-            buckets = total.get(f"{grain}.{m}", {})
-            obj = {str(k): buckets[k] for k in sorted(buckets) if buckets[k]}
+            summed = total.get(f"{grain}.{m}", {})
+            obj = {str(k): summed[k] for k in sorted(summed) if summed[k]}
             out[f"{grain}.{m}"] = orjson.dumps(obj).decode()
     return out
 

@@ -16,7 +16,9 @@ class WorkerSettings(StackSettings):
 
     model_config = SettingsConfigDict(env_prefix="DOSSIER_", extra="ignore")
 
-    app_id: str = Field("dossier-stream", description="Faust app id: consumer group and table prefix")
+    app_id: str = Field(
+        "dossier-stream", description="Faust app id: consumer group and table prefix"
+    )
     web_host: str = Field("127.0.0.1", description="address of the health and metrics endpoint")
     web_port: int = Field(6066, description="port of the health and metrics endpoint")
     flush_interval_s: float = Field(0.5, gt=0, description="seconds between Redis flushes")

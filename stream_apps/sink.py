@@ -58,10 +58,10 @@ class RedisSink:
         p = self.prefix
         pipe = self.client.pipeline(transaction=True)
         for scope, fields in snapshots.items():
-            pipe.hset(scope_key(p, scope), mapping=dict(fields))
+            pipe.hset(scope_key(p, scope), mapping=_mapping(fields))
             self._rank(pipe, scope, fields)
         for scope, fields in series.items():
-            pipe.hset(series_key(p, scope), mapping=dict(fields))
+            pipe.hset(series_key(p, scope), mapping=_mapping(fields))
         meta: dict[str, str | int] = {
             "updated_at": now,
             "clock_mode": self.clock_mode,
@@ -71,7 +71,7 @@ class RedisSink:
             meta["clock"] = datetime.fromtimestamp(clock, UTC).isoformat()
         if counts is not None:
             meta.update(counts)
-        pipe.hset(meta_key(p), mapping=meta)
+        pipe.hset(meta_key(p), mapping=_mapping(meta))
         await pipe.execute()
         changed = sorted(set(snapshots) | set(series))
         if changed:
@@ -103,3 +103,11 @@ class RedisSink:
     async def is_empty(self) -> bool:
         """True when Redis lost our keys (restarted empty or flushed)."""
         return not await self.client.exists(meta_key(self.prefix))
+
+
+_Field = bytes | bytearray | memoryview | str | int | float
+
+
+def _mapping(fields: Mapping[str, str | int]) -> dict[_Field, _Field]:
+    # redis-py's hset wants its wider types; the values are already Redis-ready.
+    return dict(fields.items())

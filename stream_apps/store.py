@@ -103,7 +103,6 @@ class PartitionMeta:
         return cls(doc["invalid"], doc["o"], doc.get("t", 0.0))
 
 
-
 class FiguresPort(Protocol):
     """What the store tells the figures: a dossier's contribution before and after."""
 

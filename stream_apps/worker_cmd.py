@@ -1,4 +1,4 @@
-"""Run the stream worker: consume dossier events, keep every dossier's state, serve figures in Redis.
+"""Run the stream worker: dossier events in, every dossier's state kept, figures served in Redis.
 
 The worker is a Faust application with two stages (see docs/worker.md). It exposes a
 health check on 127.0.0.1 (see --web-port) and stops cleanly on SIGTERM or Ctrl-C.
@@ -29,7 +29,7 @@ EXAMPLES = """\
 examples:
   dossier-stream worker                                  # local broker and Redis
   dossier-stream worker --web-port 6067                  # a second worker on this machine
-  dossier-stream worker --clock event                    # replaying history: figures as of the events
+  dossier-stream worker --clock event                    # replaying history
   DOSSIER_KAFKA_BOOTSTRAP=kafka:9092 DOSSIER_REDIS_URL=redis://redis:6379/0 dossier-stream worker
 """
 

@@ -27,7 +27,9 @@ _STATUS = {
 }
 
 
-def event_doc(event_type: str = "accepted", *, at: datetime = T0, **overrides: Any) -> dict[str, Any]:
+def event_doc(
+    event_type: str = "accepted", *, at: datetime = T0, **overrides: Any
+) -> dict[str, Any]:
     """A valid event document of the given type; keyword arguments replace fields."""
     doc: dict[str, Any] = {
         "schema_version": 1,

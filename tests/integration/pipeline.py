@@ -18,9 +18,21 @@ from tests.integration.workers import read_hash
 def simulate(path: Path, *args: str) -> list[bytes]:
     """Run `dossier-stream simulate` to a JSON Lines file; return its lines."""
     subprocess.run(
-        [sys.executable, "-m", "dossier_stream.cli", "simulate", "--speed", "max", "--quiet",
-         "--out", str(path), *args],
-        check=True, timeout=600, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "dossier_stream.cli",
+            "simulate",
+            "--speed",
+            "max",
+            "--quiet",
+            "--out",
+            str(path),
+            *args,
+        ],
+        check=True,
+        timeout=600,
+        capture_output=True,
     )
     return [line for line in path.read_bytes().splitlines() if line.strip()]
 

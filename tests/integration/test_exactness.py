@@ -43,8 +43,18 @@ def test_replayed_workload_gives_exactly_the_reference_figures(
     make_topics(names, partitions=4)
     lines = simulate(
         tmp_path / "workload.jsonl",
-        "--start", "2025-09-22", "--days", "14", "--scale", "0.05", "--seed", "11",
-        "--duplicates", "0.03", "--reorder", "0.03",
+        "--start",
+        "2025-09-22",
+        "--days",
+        "14",
+        "--scale",
+        "0.05",
+        "--seed",
+        "11",
+        "--duplicates",
+        "0.03",
+        "--reorder",
+        "0.03",
     )
     events = events_of(lines)
     assert len(events) > 2000
@@ -59,7 +69,9 @@ def test_replayed_workload_gives_exactly_the_reference_figures(
     env = worker_env(stack, names, tmp_path) | {"DOSSIER_CLOCK": "event"}
     with WorkerProcess(env, tmp_path / "worker.log") as worker:
         total = str(len(lines) + len(GARBAGE))
-        settled = wait_for(lambda: meta(redis_client, names.redis_prefix).get("events_in") == total, 120)
+        settled = wait_for(
+            lambda: meta(redis_client, names.redis_prefix).get("events_in") == total, 120
+        )
         assert settled, worker.log_tail()
         m = meta(redis_client, names.redis_prefix)
         distinct = len({(e.dossier_id, e.sequence) for e in events})

@@ -16,17 +16,23 @@ from tests.integration.test_publisher import consume_all
 def publish(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "dossier_stream.cli", "publish", *args],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
-def test_publish_delivers_valid_records_and_rejects_the_rest(stack, names, make_topics, tmp_path: Path) -> None:
+def test_publish_delivers_valid_records_and_rejects_the_rest(
+    stack, names, make_topics, tmp_path: Path
+) -> None:
     make_topics(names, partitions=2)
     good = [e.model_dump_json() for e in lifecycle("CLI-1") + lifecycle("CLI-2")]
     lines = [*good[:3], json.dumps(event_doc(dossier_id="CLI-3", phone="0900000000")), *good[3:]]
     source = tmp_path / "export.jsonl"
     source.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    result = publish(str(source), "--bootstrap", stack.kafka_bootstrap, "--topic", names.events_topic)
+    result = publish(
+        str(source), "--bootstrap", stack.kafka_bootstrap, "--topic", names.events_topic
+    )
     assert result.returncode == 1, result.stderr
     assert "8 valid, 1 rejected, 8 delivered, 0 not delivered" in " ".join(result.stderr.split())
     rejects = [json.loads(x) for x in Path(f"{source}.rejects.jsonl").read_text().splitlines()]
@@ -38,13 +44,29 @@ def test_publish_delivers_valid_records_and_rejects_the_rest(stack, names, make_
     )
 
 
-def test_publish_of_a_clean_export_from_stdin_exits_zero(stack, names, make_topics, tmp_path: Path) -> None:
+def test_publish_of_a_clean_export_from_stdin_exits_zero(
+    stack, names, make_topics, tmp_path: Path
+) -> None:
     make_topics(names, partitions=1)
     text = "\n".join(e.model_dump_json() for e in lifecycle("CLI-STDIN")) + "\n"
     result = subprocess.run(
-        [sys.executable, "-m", "dossier_stream.cli", "publish", "-", "--rejects", str(tmp_path / "r.jsonl"),
-         "--bootstrap", stack.kafka_bootstrap, "--topic", names.events_topic],
-        input=text, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "dossier_stream.cli",
+            "publish",
+            "-",
+            "--rejects",
+            str(tmp_path / "r.jsonl"),
+            "--bootstrap",
+            stack.kafka_bootstrap,
+            "--topic",
+            names.events_topic,
+        ],
+        input=text,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert len(consume_all(stack.kafka_bootstrap, names.events_topic, 4)) == 4

@@ -72,4 +72,3 @@ def test_events_flow_through_kafka_and_the_worker_into_redis(
     assert [m.value for m in letters] == [b'{"dossier_id": 1}']
     reason = dict(letters[0].headers)["reason"].decode()
     assert "dossier_id" in reason
-

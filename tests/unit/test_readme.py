@@ -12,7 +12,11 @@ from stream_apps.settings import WorkerSettings
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 FIELDS = sorted(
-    {name for cls in (StackSettings, WorkerSettings, LocalStackSettings) for name in cls.model_fields}
+    {
+        name
+        for cls in (StackSettings, WorkerSettings, LocalStackSettings)
+        for name in cls.model_fields
+    }
 )
 
 

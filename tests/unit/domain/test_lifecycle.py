@@ -83,7 +83,9 @@ def test_a_pending_event_seen_twice_is_a_duplicate() -> None:
         (("accepted", "fee_paid"), "fee_paid from status 2"),
     ],
 )
-def test_impossible_transitions_are_rejected_with_a_reason(steps: tuple[str, ...], reason: str) -> None:
+def test_impossible_transitions_are_rejected_with_a_reason(
+    steps: tuple[str, ...], reason: str
+) -> None:
     events = lifecycle(steps=steps)
     state = DossierState(events[0].dossier_id)
     results = [LIFE.apply(state, e) for e in events]

@@ -9,8 +9,8 @@ from typing import Any
 import orjson
 import pytest
 
-from domain.figures import dossier_facts
 from domain.calendar import WorkingCalendar
+from domain.figures import dossier_facts
 from domain.lifecycle import DossierState, Lifecycle, calendar_resume
 from producers.simulator import (
     UTC7,

@@ -51,10 +51,20 @@ def _without(key: str) -> dict[str, Any]:
 
 BAD: list[tuple[str, dict[str, Any], str, str]] = [
     ("unknown channel", event_doc(channel="fax"), "channel", "'in_person', 'online' or 'post'"),
-    ("personal data field", event_doc(citizen_name="Nguyễn Văn A"), "citizen_name", "unknown field"),
+    (
+        "personal data field",
+        event_doc(citizen_name="Nguyễn Văn A"),
+        "citizen_name",
+        "unknown field",
+    ),
     ("phone number field", event_doc(phone="0901234567"), "phone", "unknown field"),
     ("naive occurred_at", event_doc(occurred_at="2025-10-01T08:00:00"), "occurred_at", "timezone"),
-    ("naive appointment", event_doc(appointment_at="2025-10-08T17:00:00"), "appointment_at", "timezone"),
+    (
+        "naive appointment",
+        event_doc(appointment_at="2025-10-08T17:00:00"),
+        "appointment_at",
+        "timezone",
+    ),
     ("status 0", event_doc(status=0), "status", "Input should be"),
     ("status 11", event_doc(status=11), "status", "Input should be"),
     ("status not matching type", event_doc(status=4), "status", "needs 2"),
@@ -64,30 +74,84 @@ BAD: list[tuple[str, dict[str, Any], str, str]] = [
     ("empty dossier id", event_doc(dossier_id=""), "dossier_id", "at least 1"),
     ("missing dossier id", _without("dossier_id"), "dossier_id", "Field required"),
     ("unknown agency", event_doc(agency={"code": "SO-XYZ", "level": "city"}), "agency", "registry"),
-    ("wrong agency level", event_doc(agency={"code": "SO-YTE", "level": "commune"}), "agency", "level"),
-    ("bad level", event_doc(agency={"code": "SO-YTE", "level": "district"}), "agency.level", "'city'"),
-    ("bad field", event_doc(procedure={"code": "1.1", "field": "space"}), "procedure.field", "Input"),
+    (
+        "wrong agency level",
+        event_doc(agency={"code": "SO-YTE", "level": "commune"}),
+        "agency",
+        "level",
+    ),
+    (
+        "bad level",
+        event_doc(agency={"code": "SO-YTE", "level": "district"}),
+        "agency.level",
+        "'city'",
+    ),
+    (
+        "bad field",
+        event_doc(procedure={"code": "1.1", "field": "space"}),
+        "procedure.field",
+        "Input",
+    ),
     ("online without mode", event_doc(online_mode=None), "online_mode", "required"),
     ("mode on a counter dossier", event_doc(channel="in_person"), "online_mode", "only allowed"),
     ("accepted without limit", _without("time_limit"), "time_limit", "required"),
     ("accepted without appointment", _without("appointment_at"), "appointment_at", "required"),
-    ("limit of 0 days", event_doc(time_limit={"value": 0, "unit": "working_days"}), "time_limit.value", "greater than or equal to 1"),
-    ("limit in weeks", event_doc(time_limit={"value": 1, "unit": "weeks"}), "time_limit.unit", "Input"),
-    ("appointment before receipt", event_doc(appointment_at="2025-09-01T08:00:00+07:00"), "appointment_at", "before"),
+    (
+        "limit of 0 days",
+        event_doc(time_limit={"value": 0, "unit": "working_days"}),
+        "time_limit.value",
+        "greater than or equal to 1",
+    ),
+    (
+        "limit in weeks",
+        event_doc(time_limit={"value": 1, "unit": "weeks"}),
+        "time_limit.unit",
+        "Input",
+    ),
+    (
+        "appointment before receipt",
+        event_doc(appointment_at="2025-09-01T08:00:00+07:00"),
+        "appointment_at",
+        "before",
+    ),
     ("refusal without reason", event_doc("refused", reason=None), "reason", "required"),
     ("pause without clock", event_doc("supplement_requested", clock=None), "clock", "needs pause"),
-    ("resume that pauses", event_doc("supplement_received", clock="pause"), "clock", "restart or resume"),
+    (
+        "resume that pauses",
+        event_doc("supplement_received", clock="pause"),
+        "clock",
+        "restart or resume",
+    ),
     ("clock on a resolution", event_doc("resolved", clock="pause"), "clock", "only allowed"),
-    ("apology without new date", event_doc("apology_issued", apology_appointment_at=None), "apology_appointment_at", "required"),
-    ("apology date elsewhere", event_doc(apology_appointment_at="2025-10-20T08:00:00+07:00"), "apology_appointment_at", "only allowed"),
-    ("emitted long before", event_doc(emitted_at="2025-09-30T08:00:00+07:00"), "emitted_at", "before occurred_at"),
+    (
+        "apology without new date",
+        event_doc("apology_issued", apology_appointment_at=None),
+        "apology_appointment_at",
+        "required",
+    ),
+    (
+        "apology date elsewhere",
+        event_doc(apology_appointment_at="2025-10-20T08:00:00+07:00"),
+        "apology_appointment_at",
+        "only allowed",
+    ),
+    (
+        "emitted long before",
+        event_doc(emitted_at="2025-09-30T08:00:00+07:00"),
+        "emitted_at",
+        "before occurred_at",
+    ),
     ("year 1900", event_doc(occurred_at="1900-01-01T00:00:00+07:00"), "occurred_at", "2000"),
     ("schema version 2", event_doc(schema_version=2), "schema_version", "1"),
 ]
 
 
-@pytest.mark.parametrize(("doc", "field", "fragment"), [b[1:] for b in BAD], ids=[b[0] for b in BAD])
-def test_a_bad_event_is_rejected_naming_its_field(doc: dict[str, Any], field: str, fragment: str) -> None:
+@pytest.mark.parametrize(
+    ("doc", "field", "fragment"), [b[1:] for b in BAD], ids=[b[0] for b in BAD]
+)
+def test_a_bad_event_is_rejected_naming_its_field(
+    doc: dict[str, Any], field: str, fragment: str
+) -> None:
     with pytest.raises(EventValidationError) as info:
         parse_event(doc, REGISTRY)
     fields = {e.field: e.message for e in info.value.errors}

@@ -37,3 +37,7 @@ services-down: setup
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# The full crash test: 200,000+ events, five SIGKILLs, a broker restart, a Redis flush.
+crash-test: setup
+	DOSSIER_CRASH_EVENTS=200000 DOSSIER_CRASH_KILLS=5 $(BIN)/pytest tests/integration/test_crash.py -v

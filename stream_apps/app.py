@@ -21,6 +21,7 @@ import faust
 from aiokafka.partitioner import murmur2
 
 from stream_apps.dossier_stage import DossierStage
+from stream_apps.metrics import CONTENT_TYPE, WorkerMetrics
 from stream_apps.partials import (
     COUNTS_KEY,
     SERIES_PREFIX,
@@ -76,6 +77,8 @@ def create_app(settings: WorkerSettings, stage: DossierStage, sink: RedisSink) -
         partitions=settings.partitions,
     )
     merger = PartialMerger()
+    metrics = WorkerMetrics(stage)
+    stage.on_batch = metrics.batch_seconds.observe
     state: dict[str, Any] = {"last_series": 0.0}
 
     @app.agent(partials)
@@ -112,6 +115,7 @@ def create_app(settings: WorkerSettings, stage: DossierStage, sink: RedisSink) -
         clock = max((merger.clock(k) for k in keys), default=0) or None
         if keys or full:
             await sink.write(snapshots, series, counts, clock)
+            metrics.flush_seconds.observe(sink.last_flush_s)
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def drop_revoked(sender: Any, revoked: set[Any], **kwargs: Any) -> None:
@@ -133,6 +137,9 @@ def create_app(settings: WorkerSettings, stage: DossierStage, sink: RedisSink) -
             if value is not None and home in actives and key.decode() not in merger.docs:
                 merger.restore(key.decode(), value, home)
                 restored += 1
+        # Partials consumed by the previous owner may not have reached its table's
+        # changelog: every worker's dossier stage publishes all of them again.
+        stage.request_full_publish()
         log.info(
             "figures stage: partials partitions %s active, %d keys restored",
             sorted(actives),
@@ -148,7 +155,13 @@ def create_app(settings: WorkerSettings, stage: DossierStage, sink: RedisSink) -
                 "counts": stage.counts(),
                 "clock": stage.clock(),
                 "last_flush_s": sink.last_flush_s,
+                "figures_keys": len(merger.docs),
+                "counts_sources": sorted(merger.docs.get(COUNTS_KEY, {})),
             }
         )
+
+    @app.page("/metrics")
+    async def prometheus(web: Any, request: Any) -> Any:
+        return web.text(metrics.render(), content_type=CONTENT_TYPE)
 
     return app

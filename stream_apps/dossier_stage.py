@@ -48,6 +48,7 @@ class PartitionFigures(Protocol):
     def clear_dirty(self) -> None: ...
     def scopes_changed_between(self, t0: int, t1: int) -> set[str]: ...
     def snapshot(self, scope: str, t: int) -> Any: ...
+    def scopes(self) -> list[str]: ...
     def series(self, scope: str, t: int) -> Any: ...
 
 
@@ -79,9 +80,13 @@ class DossierStage(Service):
         self._last_clock: dict[int, int] = {}
         self._published: dict[tuple[int, str], dict[str, int]] = {}
         self._series_dirty: dict[int, set[str]] = {}
+        self._full_due = False
+        self._last_full = time.monotonic()
         self.group_id = f"{settings.app_id}-dossiers"
         self.batches = 0
         self.last_batch_s = 0.0
+        self.positions: dict[int, int] = {}  # next input offset per owned partition
+        self.on_batch: Callable[[float], None] | None = None
         self.ready = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
@@ -141,8 +146,13 @@ class DossierStage(Service):
                 await self._checkpoint(
                     {tp: records[-1].offset + 1 for tp, records in batch.items() if records}
                 )
+            for tp, records in batch.items():
+                if records and tp.partition in self.stores:
+                    self.positions[tp.partition] = records[-1].offset + 1
             self.batches += 1
             self.last_batch_s = time.perf_counter() - started
+            if self.on_batch is not None:
+                self.on_batch(self.last_batch_s)
 
     # -- processing ---------------------------------------------------------------------
     async def _process(self, batch: dict[TopicPartition, list[Any]]) -> None:
@@ -221,6 +231,8 @@ class DossierStage(Service):
                     figures.move(None, figures.facts(state))
                 self.stores[tp.partition] = store
                 self.figures[tp.partition] = figures
+                if self._consumer is not None:
+                    self.positions[tp.partition] = await self._consumer.committed(tp) or 0
                 log.info(
                     "partition %d assigned: %d dossiers restored from the changelog in %.2f s",
                     tp.partition,
@@ -238,6 +250,7 @@ class DossierStage(Service):
             for tp in tps:
                 self.stores.pop(tp.partition, None)
                 self.figures.pop(tp.partition, None)
+                self.positions.pop(tp.partition, None)
                 self._last_clock.pop(tp.partition, None)
                 self._series_dirty.pop(tp.partition, None)
                 for key in [k for k in self._published if k[0] == tp.partition]:
@@ -251,32 +264,46 @@ class DossierStage(Service):
             return int(self.event_clock())
         return int(time.time())
 
+    def request_full_publish(self) -> None:
+        """Publish every partial at the next flush (after the figures stage rebalanced)."""
+        self._full_due = True
+
     def partials(self, t: int, *, with_series: bool) -> list[tuple[bytes, bytes]]:
         """Partials of every scope whose figures changed, as (key, value) messages.
 
         Call with the store lock held. Scopes change by events (dirty) and by time alone
-        (a due instant passes, a window slides): both are found without a scan.
+        (a due instant passes, a window slides): both are found without a scan. Every
+        partial is published again after a rebalance of the figures stage and every
+        `full_publish_interval_s`: partials are absolute, so a repeat changes nothing,
+        and one lost while the figures stage moved is replaced.
         """
+        now = time.monotonic()
+        full = self._full_due or now - self._last_full >= self.settings.full_publish_interval_s
+        if full:
+            self._full_due = False
+            self._last_full = now
         out: list[tuple[bytes, bytes]] = []
         for p, book in self.figures.items():
             previous = self._last_clock.get(p, t)
             changed = book.dirty_scopes() | book.scopes_changed_between(min(previous, t), t)
+            if full:
+                changed |= set(book.scopes())
             book.clear_dirty()
             self._last_clock[p] = t
             series_due = self._series_dirty.setdefault(p, set())
             series_due |= changed
             for scope in changed:
                 counts = snapshot_counts(book.snapshot(scope, t))
-                if self._published.get((p, scope)) != counts:
+                if full or self._published.get((p, scope)) != counts:
                     self._published[(p, scope)] = counts
                     out.append((scope.encode(), encode_partial(p, t, counts)))
-            if with_series:
+            if with_series or full:
                 for scope in series_due:
                     body = series_buckets(book.series(scope, t))
                     out.append(((SERIES_PREFIX + scope).encode(), encode_partial(p, t, body)))
                 series_due.clear()
             counts_now = self.stores[p].counts()
-            if self._published.get((p, COUNTS_KEY)) != counts_now:
+            if full or self._published.get((p, COUNTS_KEY)) != counts_now:
                 self._published[(p, COUNTS_KEY)] = counts_now
                 out.append((COUNTS_KEY.encode(), encode_partial(p, t, counts_now)))
         return out
@@ -300,6 +327,27 @@ class DossierStage(Service):
             for name, value in store.counts().items():
                 total[name] = total.get(name, 0) + value
         return total
+
+    def lag(self) -> dict[int, int]:
+        """Messages between this worker's position and the end of each owned partition."""
+        if self._consumer is None:
+            return {}
+        out: dict[int, int] = {}
+        for partition in self.stores:
+            tp = TopicPartition(self.settings.events_topic, partition)
+            highwater = self._consumer.highwater(tp)
+            if highwater is not None:
+                out[partition] = max(0, highwater - self.positions.get(partition, 0))
+        return out
+
+    def open_dossiers(self) -> int:
+        """Open dossiers of the owned partitions, from the figures (no scan of the states)."""
+        t = self.clock()
+        return sum(
+            book.snapshot("city", t).open_now
+            for book in self.figures.values()
+            if "city" in book.scopes()
+        )
 
     def event_clock(self) -> float:
         """Latest event time applied in the partitions this worker owns (epoch seconds)."""

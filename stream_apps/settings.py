@@ -30,6 +30,9 @@ class WorkerSettings(StackSettings):
         description="live: figures as of the wall clock; event: as of the latest event time "
         "(replaying history gives the figures the live run gave)",
     )
+    full_publish_interval_s: float = Field(
+        30.0, gt=0, description="seconds between republishing every partial figure"
+    )
     series_interval_s: float = Field(5.0, gt=0, description="seconds between time-series updates")
     online_target: float = Field(
         0.80, ge=0, le=1, description="online share every city department should reach"

@@ -9,7 +9,9 @@ figures.
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -120,3 +122,61 @@ def test_live_clock_turns_a_dossier_overdue_with_no_new_event(
         assert later["not_yet_due_now"] == "0"
         assert meta(redis_client, names.redis_prefix)["events_in"] == "1"
         assert worker.stop() == 0
+
+
+def test_two_workers_sharing_the_partitions_give_the_exact_figures(
+    stack, names, make_topics, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    # Per-agency figures add up from dossiers spread over every partition: with two
+    # workers each owning half of them, the figures stage still merges them exactly.
+    make_topics(names, partitions=4)
+    lines = simulate(
+        tmp_path / "workload.jsonl",
+        "--start",
+        "2025-10-06",
+        "--days",
+        "7",
+        "--scale",
+        "0.04",
+        "--seed",
+        "5",
+    )
+    events = events_of(lines)
+    t = clock_of(events)
+    expected = reference_snapshots(events, t)
+    env = worker_env(stack, names, tmp_path) | {"DOSSIER_CLOCK": "event"}
+    first = WorkerProcess(env, tmp_path / "w1.log").start()
+    second = WorkerProcess(env, tmp_path / "w2.log").start()
+    try:
+
+        def health(w: WorkerProcess) -> dict:
+            with urllib.request.urlopen(f"http://127.0.0.1:{w.port}/health", timeout=2) as r:
+                return json.loads(r.read())
+
+        def split() -> bool:
+            return all(len(health(w)["partitions"]) == 2 for w in (first, second))
+
+        assert wait_for(split, 60), first.log_tail() + second.log_tail()
+        publish_raw(
+            stack.kafka_bootstrap,
+            names.events_topic,
+            lines,
+            [e.dossier_id.encode() for e in events],
+        )
+        total = str(len(lines))
+        settled = wait_for(
+            lambda: meta(redis_client, names.redis_prefix).get("events_in") == total, 120
+        )
+        assert settled, (
+            f"expected {total}: meta {meta(redis_client, names.redis_prefix)}, "
+            f"health {[health(w) for w in (first, second)]}"
+        )
+
+        def read() -> dict:
+            return redis_figures(redis_client, names.redis_prefix, sorted(expected))[0]
+
+        got = wait_until_equal(read, expected, 60)
+        assert got == expected, first_difference(expected, got)
+    finally:
+        assert first.stop() == 0
+        assert second.stop() == 0

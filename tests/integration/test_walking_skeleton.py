@@ -3,6 +3,7 @@ consumes, and the per-agency figures are read back from Redis."""
 
 from __future__ import annotations
 
+import urllib.request
 from pathlib import Path
 
 import redis
@@ -59,7 +60,14 @@ def test_events_flow_through_kafka_and_the_worker_into_redis(
         assert city["ytd.received_total"] == str(sum(expected_received.values()))
         commune = read_hash(redis_client, scope_key(names.redis_prefix, "level:commune"))
         assert commune["ytd.received_total"] == "1"
-        assert worker.stop() == 0, worker.log_tail()
+        with urllib.request.urlopen(f"http://127.0.0.1:{worker.port}/metrics", timeout=5) as r:
+            metrics = r.read().decode()
+        assert f"dossier_events_in_total {float(len(events) + 2)}" in metrics
+        assert "dossier_duplicates_total 1.0" in metrics
+        assert 'dossier_consumer_lag{partition="0"} 0.0' in metrics
+        assert f"dossier_open_dossiers {float(sum(expected_received.values()))}" in metrics
+        assert "dossier_redis_flush_seconds_count" in metrics
+        assert worker.stop() == 0, worker.log_tail()  # SIGTERM: a clean exit
 
     dlq = KafkaConsumer(
         names.dead_letter_topic,

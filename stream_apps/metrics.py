@@ -1,0 +1,72 @@
+"""Prometheus metrics of one worker, read from its stages when scraped."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from stream_apps.dossier_stage import DossierStage
+
+CONTENT_TYPE = "text/plain"  # Prometheus text format 0.0.4; aiohttp adds the charset
+
+
+class WorkerMetrics:
+    """The worker's metrics; `render()` is what `/metrics` serves."""
+
+    def __init__(self, stage: DossierStage) -> None:
+        self.registry = CollectorRegistry()
+        self.flush_seconds = Histogram(
+            "dossier_redis_flush_seconds",
+            "Time to write one flush of figures to Redis",
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+        )
+        self.batch_seconds = Histogram(
+            "dossier_batch_seconds",
+            "Time to apply one input batch and checkpoint it",
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+        )
+        self.registry.register(_StageCollector(stage))
+
+    def render(self) -> str:
+        return generate_latest(self.registry).decode("utf-8")
+
+
+class _StageCollector(Collector):
+    def __init__(self, stage: DossierStage) -> None:
+        self.stage = stage
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        counts = self.stage.counts()
+        for name, help_text in (
+            ("events_in", "Input messages consumed (redeliveries after a crash excluded)"),
+            ("applied", "Events applied to a dossier's state"),
+            ("duplicates", "Events whose sequence number was already applied"),
+            ("dead_lettered", "Messages sent to the dead-letter topic"),
+        ):
+            yield CounterMetricFamily(f"dossier_{name}", help_text, value=counts.get(name, 0))
+        yield GaugeMetricFamily(
+            "dossier_pending_events",
+            "Events waiting for an earlier sequence number of their dossier",
+            value=counts.get("pending", 0),
+        )
+        lag = GaugeMetricFamily(
+            "dossier_consumer_lag", "Messages behind the end of the partition", labels=["partition"]
+        )
+        for partition, behind in sorted(self.stage.lag().items()):
+            lag.add_metric([str(partition)], behind)
+        yield lag
+        yield GaugeMetricFamily(
+            "dossier_open_dossiers",
+            "Dossiers received and not yet resolved or closed, in this worker's partitions",
+            value=self.stage.open_dossiers(),
+        )
+        yield GaugeMetricFamily(
+            "dossier_assigned_partitions",
+            "Input partitions this worker owns",
+            value=len(self.stage.stores),
+        )

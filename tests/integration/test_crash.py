@@ -114,26 +114,35 @@ def test_figures_stay_exact_through_kills_a_broker_restart_and_a_redis_flush(
     def progress() -> int:
         return int(meta(redis_client, names.redis_prefix).get("events_in", "0"))
 
-    # Kill points spread over the run; the broker restart and the Redis flush fall between.
-    points = sorted(rng.sample(range(total // 10, total * 9 // 10), KILLS))
-    broker_restart_after, redis_flush_after = sorted(rng.sample(range(1, KILLS + 1), 2))
+    # Kills, one broker restart and one Redis flush, at random points of the run; the
+    # broker restart and the flush happen while the worker is running.
+    actions = ["kill"] * KILLS + ["restart-broker", "flush-redis"]
+    rng.shuffle(actions)
+    points = sorted(rng.sample(range(total // 10, total * 9 // 10), len(actions)))
     kills = 0
+    restarts_after_exit = 0
     try:
-        for n, point in enumerate(points, start=1):
-            reached = wait_for(
-                lambda p=point: progress() >= p or worker.proc.poll() is not None, 180
-            )
-            assert reached, f"no progress to {point}:\n{worker.log_tail()}"
+        for action, point in zip(actions, points, strict=True):
+            current = worker
+
+            def reached(p: int = point, w: WorkerProcess = current) -> bool:
+                return progress() >= p or (w.proc is not None and w.proc.poll() is not None)
+
+            assert wait_for(reached, 180), f"no progress to {point}:\n{worker.log_tail()}"
+            if worker.proc is not None and worker.proc.poll() is not None:
+                restarts_after_exit += 1  # it died by itself (e.g. broker away): restart it
+                worker = WorkerProcess(env, log).start(timeout_s=120)
             time.sleep(rng.uniform(0.0, 0.7))  # a random moment, mid-batch or mid-flush
-            worker.kill()
-            kills += 1
-            if n == broker_restart_after:
+            if action == "kill":
+                worker.kill()
+                kills += 1
+                worker = WorkerProcess(env, log).start(timeout_s=120)
+            elif action == "restart-broker":
                 localstack.down(local_stack_settings, ["kafka"])
                 localstack.up(local_stack_settings, ["kafka"])
-            if n == redis_flush_after:
+            else:
                 for key in redis_client.scan_iter(f"{names.redis_prefix}:*"):
                     redis_client.delete(key)
-            worker = WorkerProcess(env, log).start(timeout_s=120)
         publisher.join(300)
         assert publisher.error is None, repr(publisher.error)
         assert wait_for(lambda: progress() == total, 240), (
@@ -151,6 +160,7 @@ def test_figures_stay_exact_through_kills_a_broker_restart_and_a_redis_flush(
         assert got == expected, first_difference(expected, got)
         assert got_series == expected_series, first_difference(expected_series, got_series)
         assert kills == KILLS
+        print(f"{total} messages, {kills} kills, {restarts_after_exit} restart(s) after an exit")
     finally:
         if worker.proc is not None and worker.proc.poll() is None:
             worker.stop()

@@ -1,11 +1,9 @@
-"""Bytes of the dossier-state table: one JSON document per dossier."""
+"""A dossier's state as a JSON-ready document, for the changelog records."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-
-import orjson
 
 from domain.lifecycle import ChannelKind, DossierState
 from schemas.enums import Status, TimeUnit
@@ -22,7 +20,8 @@ _TIMES = (
 )
 
 
-def encode_state(state: DossierState) -> bytes:
+def state_doc(state: DossierState) -> dict[str, Any]:
+    """A JSON-ready document of a dossier's state."""
     doc: dict[str, Any] = {
         "id": state.dossier_id,
         "agency": state.agency,
@@ -39,11 +38,10 @@ def encode_state(state: DossierState) -> bytes:
         doc[name] = value.isoformat() if value is not None else None
     if state.pending:
         doc["pending"] = [e.model_dump_json() for _, e in sorted(state.pending.items())]
-    return orjson.dumps(doc)
+    return doc
 
 
-def decode_state(raw: bytes) -> DossierState:
-    doc = orjson.loads(raw)
+def state_from_doc(doc: dict[str, Any]) -> DossierState:
     limit = doc.get("limit")
     state = DossierState(
         dossier_id=doc["id"],

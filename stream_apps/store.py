@@ -25,7 +25,7 @@ import orjson
 from domain.lifecycle import DossierState, Lifecycle, Outcome
 from schemas.errors import EventValidationError
 from schemas.events import DossierEvent, parse_event
-from stream_apps.codec import decode_state, encode_state
+from stream_apps.codec import state_doc, state_from_doc
 
 META_KEY = b"\x00partition-meta"
 
@@ -68,10 +68,9 @@ class DossierRecord:
 
 
 def encode_record(record: DossierRecord) -> bytes:
-    state = orjson.loads(encode_state(record.state))
     return orjson.dumps(
         {
-            "s": state,
+            "s": state_doc(record.state),
             "o": record.last_offset,
             "n": [record.applied, record.duplicates, record.dead_lettered],
         }
@@ -81,7 +80,7 @@ def encode_record(record: DossierRecord) -> bytes:
 def decode_record(raw: bytes) -> DossierRecord:
     doc = orjson.loads(raw)
     applied, duplicates, dead = doc["n"]
-    return DossierRecord(decode_state(orjson.dumps(doc["s"])), doc["o"], applied, duplicates, dead)
+    return DossierRecord(state_from_doc(doc["s"]), doc["o"], applied, duplicates, dead)
 
 
 @dataclass

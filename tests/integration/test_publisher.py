@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import defaultdict
 
@@ -9,7 +10,8 @@ import orjson
 import pytest
 from kafka import KafkaConsumer
 
-from producers.errors import BrokerUnavailableError, PublishTimeoutError
+from dossier_stream import localstack
+from producers.errors import BrokerUnavailableError, DeliveryError, PublishTimeoutError
 from producers.publisher import DossierPublisher
 from schemas.errors import EventValidationError
 from schemas.registry import AgencyRegistry
@@ -93,3 +95,35 @@ def test_a_topic_the_broker_lacks_times_out_and_nothing_is_reported_sent(stack, 
         assert pub.report.acked == 0 and pub.report.pending == 0
     finally:
         pub.close(timeout_s=1)
+
+
+def test_a_broker_that_goes_down_mid_stream_is_reported_and_nothing_unsent_counts_as_sent(
+    stack, local_stack_settings, names, make_topics
+) -> None:
+    make_topics(names, partitions=1)
+    events = lifecycle("DOWN-1", steps=STEPS)
+    pub = DossierPublisher(
+        stack.kafka_bootstrap, names.events_topic, connect_timeout_s=3, delivery_timeout_s=6
+    )
+    try:
+        pub.publish(events[0])
+        pub.flush(10)
+        assert pub.report.acked == 1
+        localstack.down(local_stack_settings, ["kafka"])
+        try:
+            with pytest.raises((DeliveryError, PublishTimeoutError)) as info:
+                for ev in events[1:]:
+                    pub.publish(ev)
+                pub.flush(15)
+            report = pub.report
+            assert report.acked == 1, "an event was reported delivered while the broker was down"
+            if isinstance(info.value, DeliveryError):
+                assert len(info.value.failed) == report.failed >= 1
+                assert {f.dossier_id for f in info.value.failed} == {"DOWN-1"}
+            else:
+                assert "not" in str(info.value)  # "... not sent" / "not acknowledged"
+        finally:
+            localstack.up(local_stack_settings, ["kafka"])
+    finally:
+        with contextlib.suppress(DeliveryError, PublishTimeoutError):
+            pub.close(timeout_s=5)

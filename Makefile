@@ -38,6 +38,11 @@ services-down: setup
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
+# The throughput benchmark: pipeline against a raw consumer and a Faust agent, same topic.
+bench: setup
+	$(BIN)/dossier-stream services up
+	$(BIN)/python -m bench.pipeline --events 200000 --runs 3
+
 # The full crash test: 200,000+ events, five SIGKILLs, a broker restart, a Redis flush.
 crash-test: setup
 	DOSSIER_CRASH_EVENTS=200000 DOSSIER_CRASH_KILLS=5 $(BIN)/pytest tests/integration/test_crash.py -v

@@ -163,7 +163,9 @@ class DossierStage(Service):
             if store is None:  # revoked while the batch was in flight
                 continue
             figures = self.figures[tp.partition]
-            for record in records:
+            for i, record in enumerate(records, start=1):
+                if i % 500 == 0:
+                    await asyncio.sleep(0)  # let the figures stage and the timers run
                 verdict, letters = store.process(record.offset, record.key, record.value, figures)
                 if verdict is Verdict.DEAD_LETTER or letters:
                     for letter in letters:
@@ -227,8 +229,7 @@ class DossierStage(Service):
                     )
                 )
                 figures = self.figures_factory(tp.partition)
-                for state in store.states():
-                    figures.move(None, figures.facts(state))
+                store.seed(figures)
                 self.stores[tp.partition] = store
                 self.figures[tp.partition] = figures
                 if self._consumer is not None:

@@ -52,6 +52,9 @@ class DeadLetter:
     offset: int
 
 
+_UNKNOWN: Any = object()
+
+
 @dataclass(slots=True)
 class DossierRecord:
     """A dossier's state and the bookkeeping that makes redelivery harmless."""
@@ -61,6 +64,7 @@ class DossierRecord:
     applied: int = 0
     duplicates: int = 0
     dead_lettered: int = 0
+    facts: Any = _UNKNOWN  # what the state contributes to the figures (not persisted)
 
     @property
     def pending(self) -> int:
@@ -165,7 +169,8 @@ class PartitionStore:
         figures: FiguresPort,
     ) -> tuple[Verdict, list[DeadLetter]]:
         state = record.state
-        before = figures.facts(state)
+        before = record.facts if record.facts is not _UNKNOWN else figures.facts(state)
+        record.facts = before
         result = self.lifecycle.apply(state, event)
         if result.outcome is Outcome.DUPLICATE:
             record.duplicates += 1
@@ -175,7 +180,8 @@ class PartitionStore:
         record.applied += len(result.applied)
         record.dead_lettered += len(result.rejected)
         if result.applied:
-            figures.move(before, figures.facts(state))
+            record.facts = figures.facts(state)
+            figures.move(before, record.facts)
         key = event.dossier_id.encode()
         letters = [
             DeadLetter(
@@ -227,6 +233,12 @@ class PartitionStore:
             totals[2] += record.dead_lettered
             totals[3] += record.pending
         self._totals = totals
+
+    def seed(self, figures: FiguresPort) -> None:
+        """Add every dossier's contribution to a fresh `figures` (after a restore)."""
+        for record in self.records.values():
+            record.facts = figures.facts(record.state)
+            figures.move(None, record.facts)
 
     def states(self) -> Iterator[DossierState]:
         for record in self.records.values():

@@ -180,3 +180,51 @@ def test_two_workers_sharing_the_partitions_give_the_exact_figures(
     finally:
         assert first.stop() == 0
         assert second.stop() == 0
+
+
+def test_live_and_replay_clocks_both_give_the_reference_figures_at_their_clock(
+    stack, names, make_topics, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    # History that ends today: a live worker shows it as of the wall clock, a replaying
+    # worker as of the last event. Both are the same function of (dossier states, clock),
+    # so a replay shows what the live run showed at that moment.
+    make_topics(names, partitions=4)
+    lines = simulate(tmp_path / "recent.jsonl", "--days", "7", "--scale", "0.03", "--seed", "9")
+    events = events_of(lines)
+    publish_raw(
+        stack.kafka_bootstrap, names.events_topic, lines, [e.dossier_id.encode() for e in events]
+    )
+    live_prefix, replay_prefix = names.redis_prefix + ":live", names.redis_prefix + ":replay"
+    base = worker_env(stack, names, tmp_path)
+    live_env = base | {
+        "DOSSIER_REDIS_PREFIX": live_prefix,
+        "DOSSIER_APP_ID": names.group_id + "-live",
+    }
+    replay_env = base | {
+        "DOSSIER_REDIS_PREFIX": replay_prefix,
+        "DOSSIER_APP_ID": names.group_id + "-replay",
+        "DOSSIER_CLOCK": "event",
+    }
+    total = str(len(lines))
+    with (
+        WorkerProcess(live_env, tmp_path / "live.log") as live,
+        WorkerProcess(replay_env, tmp_path / "replay.log") as replay,
+    ):
+        for prefix, worker in ((live_prefix, live), (replay_prefix, replay)):
+            done = wait_for(lambda p=prefix: meta(redis_client, p).get("events_in") == total, 120)
+            assert done, worker.log_tail()
+        assert (
+            meta(redis_client, replay_prefix)["clock"]
+            == datetime.fromtimestamp(clock_of(events), UTC).isoformat()
+        )
+        for prefix in (live_prefix, replay_prefix):
+            got, expected = {}, {"": {}}
+            for _attempt in range(3):  # the live clock moves: read it around the figures
+                before = meta(redis_client, prefix)["clock"]
+                t = int(datetime.fromisoformat(before).timestamp())
+                expected = reference_snapshots(events, t)
+                got = redis_figures(redis_client, prefix, sorted(expected))[0]
+                if got == expected and meta(redis_client, prefix)["clock"] >= before:
+                    break
+                time.sleep(1.0)
+            assert got == expected, f"{prefix}: {first_difference(expected, got)}"

@@ -68,4 +68,3 @@ def test_the_newest_partial_of_a_partition_replaces_the_older() -> None:
     assert merger.take_dirty() == ["city"] and merger.take_dirty() == []
     merger.drop_partitions({1})
     assert merger.bodies("city") == []
-

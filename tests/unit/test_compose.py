@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from dossier_stream.settings import PROJECT_ROOT, LocalStackSettings, StackSettings
+from stream_apps.settings import WorkerSettings
 
 COMPOSE_FILE = PROJECT_ROOT / "docker-compose.yml"
 ENV_PREFIX = "DOSSIER_"
@@ -55,8 +56,8 @@ def environment(service: dict[str, Any]) -> dict[str, str]:
 
 
 def unknown_dossier_variables(env: dict[str, str]) -> list[str]:
-    """DOSSIER_* names that are not a StackSettings field (a typo the worker would ignore)."""
-    fields = set(StackSettings.model_fields)
+    """DOSSIER_* names that are not a setting of the worker (a typo it would ignore)."""
+    fields = set(WorkerSettings.model_fields)
     return sorted(
         name
         for name in env

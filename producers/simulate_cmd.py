@@ -52,7 +52,7 @@ examples:
   dossier-stream simulate --days 7 --speed max --seed 1 --out week.jsonl
   dossier-stream simulate --speed 3600                  # to Kafka, a simulated hour a second
   dossier-stream simulate --speed realtime --scale 0.1  # live, at a tenth of the volume
-  dossier-stream simulate --start 2025-10-01 --speed max \
+  dossier-stream simulate --start 2025-10-01 --speed max \\
       --incident SO-XD:2025-11-03T08:00:00+07:00:48  # an overdue spike at SO-XD
   dossier-stream simulate --start 2025-10-01 --days 3 --scale 0.01 --out - | head
   dossier-stream simulate --days 7 --duplicates 0.02 --reorder 0.01 --out faults.jsonl \\

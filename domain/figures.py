@@ -80,6 +80,7 @@ from functools import cache
 from domain.calendar import WorkingCalendar
 from domain.errors import DomainError
 from domain.lifecycle import ChannelKind, DossierState
+from schemas.serving import COUNT_METRICS, GAUGES, RATIO_METRICS, WINDOWS
 
 __all__ = [
     "CITY",
@@ -105,20 +106,8 @@ __all__ = [
     "window_start",
 ]
 
+# The names are the read contract's (schemas/serving.py): dashboards read them in Redis.
 CITY = "city"
-GAUGES = ("open_now", "overdue_now", "near_due_now", "not_yet_due_now")
-WINDOWS = ("1h", "24h", "7d", "30d", "mtd", "qtd", "ytd")
-COUNT_METRICS = (
-    "received_total",
-    "received_in_person",
-    "received_online_full",
-    "received_online_partial",
-    "received_post",
-    "resolved_on_time",
-    "resolved_late",
-    "became_overdue",
-)
-RATIO_METRICS = ("online_ratio", "full_online_ratio", "on_time_rate")
 HOURLY_BUCKETS = 168
 DAILY_BUCKETS = 90
 SNAPSHOT_FIELDS = (

@@ -6,9 +6,25 @@ Every key starts with a prefix (default `ds:v1`, setting DOSSIER_REDIS_PREFIX); 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
+
+# Field names of a scope's figures hash: gauges at the clock, then `{window}.{metric}`.
+GAUGES = ("open_now", "overdue_now", "near_due_now", "not_yet_due_now")
+WINDOWS = ("1h", "24h", "7d", "30d", "mtd", "qtd", "ytd")
+COUNT_METRICS = (
+    "received_total",
+    "received_in_person",
+    "received_online_full",
+    "received_online_partial",
+    "received_post",
+    "resolved_on_time",
+    "resolved_late",
+    "became_overdue",
+)
+RATIO_METRICS = ("online_ratio", "full_online_ratio", "on_time_rate")
 
 
 def scope_key(prefix: str, scope: str) -> str:
@@ -40,6 +56,54 @@ def meta_key(prefix: str) -> str:
 def updates_channel(prefix: str) -> str:
     """Pub/sub channel: one JSON message per flush naming the scopes that changed."""
     return f"{prefix}:updates"
+
+
+class WindowReading(BaseModel):
+    """One window's figures of a scope, as read from `{prefix}:scope:{scope}`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    received_total: int
+    received_in_person: int
+    received_online_full: int
+    received_online_partial: int
+    received_post: int
+    resolved_on_time: int
+    resolved_late: int
+    became_overdue: int
+    online_ratio: float | None = Field(description="online / received; None if none received")
+    full_online_ratio: float | None
+    on_time_rate: float | None = Field(description="the 766 method's on-time rate")
+
+
+class ScopeReading(BaseModel):
+    """A scope's figures as a dashboard reads them: gauges and every window."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    open_now: int
+    overdue_now: int
+    near_due_now: int
+    not_yet_due_now: int
+    windows: dict[str, WindowReading]
+
+    @classmethod
+    def from_redis_hash(cls, fields: Mapping[str, str]) -> ScopeReading:
+        """Parse the hash (`HGETALL {prefix}:scope:{scope}`, decoded to str).
+
+        A missing field raises KeyError naming it.
+        """
+        gauges = {g: int(fields[g]) for g in GAUGES}
+        windows = {}
+        for w in WINDOWS:
+            values: dict[str, int | float | None] = {
+                m: int(fields[f"{w}.{m}"]) for m in COUNT_METRICS
+            }
+            for r in RATIO_METRICS:
+                text = fields[f"{w}.{r}"]
+                values[r] = float(text) if text else None
+            windows[w] = WindowReading.model_validate(values)
+        return cls.model_validate({**gauges, "windows": windows})
 
 
 class WorkerMeta(BaseModel):

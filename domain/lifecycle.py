@@ -27,7 +27,6 @@ from schemas.enums import Channel, EventType, OnlineMode, Status, TimeUnit
 from schemas.events import ClockAction, DossierEvent
 
 # Which event types each status allows next. None: the dossier is not known yet.
-TERMINAL = frozenset({Status.REFUSED, Status.WITHDRAWN, Status.STOPPED, Status.RETURNED})
 _OPEN_MOVES = frozenset(
     {
         EventType.PROCESSING,

@@ -184,33 +184,6 @@ def down(
         return [_down(settings, paths, name) for name in services]
 
 
-def kafka_classpath(settings: LocalStackSettings) -> str:
-    """Java class path of the Kafka jars, fetching them first if needed."""
-    paths = StackPaths.of(settings)
-    _ensure_kafka_jars(settings, paths)
-    return str(paths.kafka_jars / "*")
-
-
-def kafka_tool_command(
-    settings: LocalStackSettings, main_class: str, args: Sequence[str], *, heap: str = "-Xmx512m"
-) -> list[str]:
-    """Command line running a Kafka tool class, e.g. org.apache.kafka.tools.ProducerPerformance.
-
-    The tool logs with the project's quiet log4j2 configuration: warnings to the console,
-    the rest to <stack_dir>/logs/kafka-tools.log.
-    """
-    paths = StackPaths.of(settings)
-    return [
-        _require_executable("java", "Java 17 or newer is needed to run Kafka"),
-        *shlex.split(heap),
-        *_log4j_options(settings, paths),
-        "-cp",
-        kafka_classpath(settings),
-        main_class,
-        *args,
-    ]
-
-
 # ---------------------------------------------------------------- one service
 
 

@@ -109,11 +109,12 @@ class ScopeReading(BaseModel):
 class WorkerMeta(BaseModel):
     """`{prefix}:meta`: when the figures were last written and what the worker counted."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
 
     updated_at: datetime = Field(description="when the last flush was written (UTC)")
     clock: datetime | None = Field(None, description="the clock the figures are as of")
     clock_mode: str | None = Field(None, description="live or event")
+    target_window: str | None = Field(None, description="window of rankings and the target set")
     events_in: int = 0
     applied: int = 0
     duplicates: int = 0

@@ -6,10 +6,10 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
-import orjson
 import redis.asyncio as aioredis
 
 from schemas.serving import (
+    UpdateNotice,
     below_target_key,
     meta_key,
     rank_key,
@@ -75,8 +75,10 @@ class RedisSink:
         await pipe.execute()
         changed = sorted(set(snapshots) | set(series))
         if changed:
-            notice = {"updated_at": now, "clock": meta.get("clock"), "scopes": changed}
-            await self.client.publish(updates_channel(p), orjson.dumps(notice))
+            notice = UpdateNotice(
+                updated_at=now, clock=meta.get("clock"), scopes=changed
+            ).model_dump_json()
+            await self.client.publish(updates_channel(p), notice)
         self.last_flush_s = time.perf_counter() - started
         self.flushes += 1
 

@@ -11,7 +11,7 @@ from kafka import KafkaConsumer, KafkaProducer
 
 from producers.publisher import DossierPublisher
 from schemas.registry import AgencyRegistry
-from schemas.serving import meta_key, scope_key
+from schemas.serving import UpdateNotice, WorkerMeta, meta_key, scope_key, updates_channel
 from tests.factories import lifecycle
 from tests.integration.workers import WorkerProcess, read_hash, wait_for, worker_env
 
@@ -29,6 +29,8 @@ def test_events_flow_through_kafka_and_the_worker_into_redis(
         for i in range(count):
             agency = {"code": code, "level": AGENCIES[code]}
             events += lifecycle(f"E2E-{code}-{i}", steps=("accepted", "processing"), agency=agency)
+    notices = redis_client.pubsub(ignore_subscribe_messages=True)
+    notices.subscribe(updates_channel(names.redis_prefix))
     env = worker_env(stack, names, tmp_path) | {"DOSSIER_CLOCK": "event"}
     with WorkerProcess(env, tmp_path / "worker.log") as worker:
         with DossierPublisher(stack.kafka_bootstrap, names.events_topic, registry=registry) as pub:
@@ -45,6 +47,12 @@ def test_events_flow_through_kafka_and_the_worker_into_redis(
 
         meta = wait_for(settled, timeout_s=90)
         assert meta, f"worker did not report every event:\n{worker.log_tail()}"
+        assert WorkerMeta.model_validate(meta).clock_mode == "event"  # the read contract
+        notice = wait_for(lambda: notices.get_message(timeout=1.0), timeout_s=10)
+        assert notice, "no update notice was published"
+        scopes = set(UpdateNotice.model_validate_json(notice["data"]).scopes)
+        known = {"city", "level:city", "level:commune", "field:health"}
+        assert scopes and scopes <= known | {f"agency:{code}" for code in AGENCIES}
         assert (meta["applied"], meta["duplicates"], meta["dead_lettered"]) == (
             str(len(events)),
             "1",

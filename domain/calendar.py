@@ -12,9 +12,11 @@ Semantics:
 
 - Every datetime argument must be timezone-aware (a naive one raises `CalendarError`, a
   `ValueError`, naming the argument); every returned datetime is aware, in `VN_TZ` (UTC+7).
-- The calendar covers the years it was built for; a date outside them raises
-  `CalendarError` rather than guessing at days off nobody has announced yet. Override
-  dates outside those years are ignored.
+- The calendar covers the years it was built for (by default 2000-2111: the contract's
+  years 2000-2100 plus the longest time limit); a date outside them raises
+  `CalendarError` rather than guessing. Years far ahead hold only the holidays the
+  `holidays` package computes (fixed dates and the lunar new year); days off announced
+  later go in the override table. Override dates outside those years are ignored.
 - Effective receipt date: the local date of receipt, or the next working day when that
   date is a day off or the local time is at or after `receipt_cutoff`.
 - `due_at` is an EXCLUSIVE instant: on time iff resolved_at < due_at; overdue iff
@@ -211,7 +213,12 @@ def default_overrides() -> CalendarOverrides:
 
 
 DEFAULT_RULES = CalendarRules()
-DEFAULT_YEARS = range(2020, 2031)
+# The event contract accepts dates in the years 2000-2100, and a time limit may reach up
+# to 3,650 days (ten years) past its receipt: the calendar covers every date an accepted
+# event can lead to, so no valid event meets a date the calendar cannot judge.
+CONTRACT_YEARS = range(2000, 2101)
+MAX_LIMIT_YEARS = 11
+DEFAULT_YEARS = range(CONTRACT_YEARS.start, CONTRACT_YEARS.stop + MAX_LIMIT_YEARS)
 
 
 def _midnight(d: date) -> datetime:

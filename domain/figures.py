@@ -17,15 +17,20 @@ exactly `deadline <= T`. On-time and became-overdue are judged on the exact inst
 - `resolved_on_time`: None while unresolved; on time iff resolved_at < due_at, and with
   `second_supplement_late` a dossier with two or more supplement requests is late.
 - `open`: received and neither resolved nor closed (withdrawn, stopped).
-- `paused`: waiting for a supplement (chờ bổ sung). `due_at` is None while paused.
+- `paused`: waiting for a supplement (chờ bổ sung) with the deadline stopped; `due_at`
+  is None while paused. Decision (overdue under a pause): a dossier that was already
+  overdue when the supplement was requested is not paused here: it keeps its due
+  instant, stays in `overdue_now` and keeps its `became_overdue_at`, so a late request
+  for documents never hides a late dossier and `became_overdue` never shrinks after
+  the fact (`DossierState.overdue_at_pause`).
 - `near_at`: start of near-due (sắp trễ), `WorkingCalendar.near_due_at(received_at,
   due_at, unit=limit unit)`. Decision: None unless the dossier is open and not paused
   (it only feeds the gauges).
 - `became_overdue_at`: due_at if due_at is not None and the dossier was still unresolved
   at that instant (end is None or end >= due_at, end = resolved_at or closed_at).
-  Whether T has reached it is decided at evaluation. Decision: a paused dossier has no
-  due_at, so no became_overdue_at either (even if it had passed its due before the
-  pause); on resumption the moved due instant counts.
+  Whether T has reached it is decided at evaluation. A dossier paused before its due
+  instant has no due_at while paused, so no became_overdue_at either; on resumption the
+  moved due instant counts.
 
 Gauges at T (from the current states; they do not look at received_at):
 - `open_now`: open dossiers.
@@ -188,7 +193,7 @@ def dossier_facts(
         if second_supplement_late and state.supplements >= 2:
             on_time = False
     is_open = resolved is None and state.closed_at is None
-    paused = state.paused_at is not None
+    paused = state.paused  # a dossier overdue at its pause is not paused (stays overdue)
     due_s = near_s = became_s = None
     if due is not None and not paused:
         due_s = epoch_ceil(due)

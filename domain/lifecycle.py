@@ -4,23 +4,54 @@ Pure core: no I/O and no clock reads. The worker keeps one `DossierState` per do
 and calls `apply`; every figure is later derived from these states, so applying the
 same event twice, or replaying a partition after a crash, changes nothing.
 
-Rules:
-- An event whose sequence number was already consumed is a duplicate and changes
-  nothing (the same event id sent twice is the commonest case).
-- An event ahead of the next expected sequence waits in `pending` until the gap is
-  filled; the events then apply in sequence order.
-- An event whose transition is impossible from the dossier's status is rejected with
-  a reason (the worker sends it to the dead-letter topic). It still consumes its
-  sequence number, so one bad event does not stall the dossier's later events.
+Rules (each decision is named as one):
+- Order. Events apply in sequence order (1, 2, 3...). An event ahead of the next
+  expected sequence waits in `pending` until the gap is filled; the events then apply
+  in sequence order.
+- Duplicates and conflicts. Decision: deduplication is by sequence number, checked
+  against the event's content. A message whose sequence is already used (applied,
+  rejected or waiting) is a duplicate when it is the same event (same `event_id` and the
+  same content; `emitted_at` may differ): it changes nothing. Otherwise it is a
+  conflict: it changes nothing either and goes to the dead-letter topic with its reason.
+  Each used sequence keeps an 8-byte fingerprint of its event for this check.
+- Identity. The dossier's first applied event fixes its agency, procedure and channel.
+  A later event whose procedure or channel (with online mode) differs, or whose agency
+  differs unless it is `transferred`, is a conflict: it is not this dossier's event,
+  so it does not use up its sequence number.
+- Transfers. Decision: a `transferred` event names the agency that holds the dossier
+  from then on. The dossier moves there whole: all of its contributions (receipt,
+  resolution, overdue, gauges) count under the new agency and level, as if it had
+  always been there. `transferred` and `apology_issued` never change the status.
+- Impossible moves. An event whose transition is impossible from the dossier's status
+  is rejected with a reason. It still uses up its sequence number, so one bad event does
+  not stall the dossier's later events.
+- All or nothing. Each event is applied to a copy of the state and checked (the
+  worker's check computes its figure facts); if anything raises, the event is rejected
+  with the error as its reason, uses up its sequence, and the state is as before.
+- Invalid messages. A message that fails the contract but names a readable dossier id
+  and sequence uses up that sequence (`void`), so the dossier's later events can apply.
+- Times going backwards. Decision: an event whose occurred_at is earlier than the latest
+  time already applied to its dossier (two desks whose clocks disagree) is applied at
+  that latest time (clamped), and the dossier is flagged `time_clamped`.
+- Overdue under a pause. Decision: a supplement request (chờ bổ sung) pauses the
+  deadline only if the dossier is not yet overdue when it is made (paused_at < due_at).
+  A dossier overdue at its pause stays overdue: its due instant does not move, through
+  the pause and the resumption (resume or restart), so asking for documents after the
+  deadline cannot hide a late dossier.
+- Gap release. `release` ends a gap that was never filled: the missing sequences are
+  taken as used (void), the waiting events apply, and the dossier is flagged
+  `gap_released`. The worker calls it after a configurable time.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from domain.calendar import VN_TZ, WorkingCalendar
 from schemas.enums import Channel, EventType, OnlineMode, Status, TimeUnit
@@ -88,16 +119,50 @@ class Outcome(StrEnum):
     APPLIED = "applied"
     DUPLICATE = "duplicate"
     PENDING = "pending"  # waiting for an earlier sequence number
-    REJECTED = "rejected"
+    REJECTED = "rejected"  # dead-lettered: impossible, conflicting, or failed to apply
+
+
+# Flags a dossier can carry: problems of its agency's feed, kept for the agency to repair.
+FLAG_GAP_RELEASED = "gap_released"
+FLAG_TIME_CLAMPED = "time_clamped"
+
+FINGERPRINT_SIZE = 8
+VOID_PRINT = bytes(FINGERPRINT_SIZE)  # the fingerprint of a sequence used by no valid event
+
+
+def fingerprint(event: DossierEvent) -> bytes:
+    """8 bytes that tell one event from another with the same sequence (emitted_at aside)."""
+    text = event.model_dump_json(exclude={"emitted_at"})
+    return hashlib.blake2b(text.encode(), digest_size=FINGERPRINT_SIZE).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class Void:
+    """A sequence number used by a message that cannot apply (invalid, or a released gap)."""
+
+    sequence: int
+    reason: str
+
+
+Waiting = DossierEvent | Void
+
+
+NOT_CHECKED: Any = object()  # ApplyResult.facts when no check ran
 
 
 @dataclass(frozen=True)
 class ApplyResult:
-    """The outcome of one event, the events applied because of it, and rejections."""
+    """The outcome of one event, the events applied because of it, and rejections.
+
+    `consumed` says whether the event used up its sequence (a conflict does not).
+    `facts` is what the check returned for the final state, or `NOT_CHECKED`.
+    """
 
     outcome: Outcome
     applied: tuple[DossierEvent, ...] = ()
     rejected: tuple[tuple[DossierEvent, str], ...] = ()
+    facts: Any = NOT_CHECKED
+    consumed: bool = True
 
 
 @dataclass(slots=True)
@@ -108,20 +173,24 @@ class DossierState:
     agency: str = ""
     level: str = ""
     field: str = ""
+    procedure: str = ""
     channel: ChannelKind | None = None
     status: Status | None = None
     last_seq: int = 0
     received_at: datetime | None = None
     appointment_at: datetime | None = None
-    due_at: datetime | None = None  # exclusive: on time iff resolved before it; None while paused
-    paused_at: datetime | None = None
+    due_at: datetime | None = None  # exclusive: on time iff resolved before it
+    paused_at: datetime | None = None  # waiting for a supplement since
     supplements: int = 0
     limit_value: int | None = None
     limit_unit: TimeUnit | None = None
     apology_at: datetime | None = None
     resolved_at: datetime | None = None
     closed_at: datetime | None = None
-    pending: dict[int, DossierEvent] = dataclasses.field(default_factory=dict)
+    last_at: datetime | None = None  # latest occurred_at applied (after clamping)
+    prints: bytes = b""  # fingerprints of sequences 1..last_seq, FINGERPRINT_SIZE each
+    flags: frozenset[str] = frozenset()
+    pending: dict[int, Waiting] = dataclasses.field(default_factory=dict)
 
     @property
     def received(self) -> bool:
@@ -131,6 +200,46 @@ class DossierState:
     def is_open(self) -> bool:
         """Received and neither resolved nor closed otherwise."""
         return self.received_at is not None and self.resolved_at is None and self.closed_at is None
+
+    @property
+    def paused(self) -> bool:
+        """Waiting for a supplement with the deadline stopped (not when overdue at the pause)."""
+        return self.paused_at is not None and not self.overdue_at_pause
+
+    @property
+    def overdue_at_pause(self) -> bool:
+        """Paused after its due instant had passed: it stays overdue (see the module doc)."""
+        return (
+            self.paused_at is not None and self.due_at is not None and self.due_at <= self.paused_at
+        )
+
+    @property
+    def waiting_events(self) -> int:
+        """Events waiting for an earlier sequence (void placeholders not counted)."""
+        return sum(1 for w in self.pending.values() if not isinstance(w, Void))
+
+    def print_at(self, seq: int) -> bytes | None:
+        """The fingerprint of a used sequence, or None."""
+        if not 1 <= seq <= self.last_seq:
+            return None
+        at = (seq - 1) * FINGERPRINT_SIZE
+        return self.prints[at : at + FINGERPRINT_SIZE] or None
+
+
+_FIELDS = tuple(f.name for f in dataclasses.fields(DossierState))
+
+
+def clone_state(state: DossierState) -> DossierState:
+    """A shallow copy (the `pending` dict is shared: copy it too before changing it)."""
+    new = object.__new__(DossierState)
+    for name in _FIELDS:
+        object.__setattr__(new, name, getattr(state, name))
+    return new
+
+
+def _copy_into(target: DossierState, source: DossierState) -> None:
+    for name in _FIELDS:
+        setattr(target, name, getattr(source, name))
 
 
 def due_from_appointment(appointment_at: datetime, unit: TimeUnit) -> datetime:
@@ -147,6 +256,7 @@ def due_from_appointment(appointment_at: datetime, unit: TimeUnit) -> datetime:
 
 
 ResumeDue = Callable[["DossierState", datetime, datetime, ClockAction | None], datetime]
+Check = Callable[[DossierState], Any]
 
 
 def calendar_resume(calendar: WorkingCalendar) -> ResumeDue:
@@ -166,65 +276,175 @@ def calendar_resume(calendar: WorkingCalendar) -> ResumeDue:
     return resume
 
 
+def identity_conflict(state: DossierState, event: DossierEvent) -> str | None:
+    """Why `event` cannot be this dossier's, or None (see Identity in the module doc)."""
+    if state.status is None:
+        return None
+    if event.procedure.code != state.procedure or event.procedure.field.value != state.field:
+        return (
+            f"conflict: procedure {event.procedure.code} ({event.procedure.field.value}) is not "
+            f"the dossier's {state.procedure} ({state.field})"
+        )
+    if ChannelKind.of(event.channel, event.online_mode) is not state.channel:
+        kind = ChannelKind.of(event.channel, event.online_mode).value
+        return f"conflict: channel {kind} is not the dossier's {state.channel}"
+    if event.agency.code != state.agency and event.event_type is not EventType.TRANSFERRED:
+        return (
+            f"conflict: agency {event.agency.code} is not the dossier's {state.agency} "
+            "(a move between agencies is a 'transferred' event)"
+        )
+    return None
+
+
 class Lifecycle:
     """Applies events to dossier states; `resume_due` moves the due time after a pause."""
 
     def __init__(self, resume_due: ResumeDue) -> None:
         self._resume_due = resume_due
 
-    def apply(self, state: DossierState, event: DossierEvent) -> ApplyResult:
+    def apply(
+        self, state: DossierState, event: DossierEvent, check: Check | None = None
+    ) -> ApplyResult:
+        """Apply one event (and the waiting ones it releases); `check` vets each new state."""
         seq = event.sequence
-        if seq <= state.last_seq or seq in state.pending:
-            return ApplyResult(Outcome.DUPLICATE)
+        if seq <= state.last_seq:
+            used = state.print_at(seq)  # None in records kept before fingerprints were
+            if used == VOID_PRINT:
+                return self._conflict(
+                    event, f"conflict: sequence {seq} was used by a message that could not apply"
+                )
+            if used is None or used == fingerprint(event):
+                return ApplyResult(Outcome.DUPLICATE)
+            return self._conflict(
+                event, f"conflict: sequence {seq} is already used by another event"
+            )
+        waiting = state.pending.get(seq)
+        if waiting is not None:
+            if isinstance(waiting, Void):
+                return self._conflict(
+                    event, f"conflict: sequence {seq} was used by {waiting.reason}"
+                )
+            if fingerprint(waiting) == fingerprint(event):
+                return ApplyResult(Outcome.DUPLICATE)
+            return self._conflict(
+                event, f"conflict: sequence {seq} is already used by another event"
+            )
         if seq > state.last_seq + 1:
             state.pending[seq] = event
             return ApplyResult(Outcome.PENDING)
+        reason = identity_conflict(state, event)
+        if reason is not None:
+            return self._conflict(event, reason)
+        return self._drain(state, event, check, trigger=event)
+
+    def void(
+        self, state: DossierState, sequence: int, reason: str, check: Check | None = None
+    ) -> ApplyResult:
+        """Use up `sequence` for a message that cannot apply (it is dead-lettered)."""
+        if sequence <= state.last_seq or sequence in state.pending:
+            return ApplyResult(Outcome.REJECTED, consumed=False)
+        if sequence > state.last_seq + 1:
+            state.pending[sequence] = Void(sequence, reason)
+            return ApplyResult(Outcome.REJECTED)
+        result = self._drain(state, Void(sequence, reason), check, trigger=None)
+        return dataclasses.replace(result, outcome=Outcome.REJECTED)
+
+    def release(self, state: DossierState, check: Check | None = None) -> ApplyResult:
+        """End the gap before the first waiting event: missing sequences become void."""
+        if not state.pending:
+            return ApplyResult(Outcome.APPLIED, consumed=False)
+        first = min(state.pending)
+        missing = first - state.last_seq - 1
+        state.prints += VOID_PRINT * missing
+        state.last_seq = first - 1
+        state.flags = state.flags | {FLAG_GAP_RELEASED}
+        return self._drain(state, state.pending.pop(first), check, trigger=None)
+
+    @staticmethod
+    def _conflict(event: DossierEvent, reason: str) -> ApplyResult:
+        return ApplyResult(Outcome.REJECTED, rejected=((event, reason),), consumed=False)
+
+    def _drain(
+        self, state: DossierState, first: Waiting, check: Check | None, *, trigger: object
+    ) -> ApplyResult:
         applied: list[DossierEvent] = []
         rejected: list[tuple[DossierEvent, str]] = []
-        current: DossierEvent | None = event
+        facts: Any = NOT_CHECKED
+        current: Waiting | None = first
         while current is not None:
-            reason = self._transition(state, current)
-            state.last_seq = current.sequence
-            if reason is None:
-                applied.append(current)
+            if isinstance(current, Void):
+                state.last_seq = current.sequence
+                state.prints += VOID_PRINT
             else:
-                rejected.append((current, reason))
+                reason = identity_conflict(state, current) if current is not trigger else None
+                if reason is not None:
+                    # A waiting event that turns out not to be this dossier's: the gap stays.
+                    rejected.append((current, reason))
+                    break
+                reason, facts = self._step(state, current, check, facts)
+                state.last_seq = current.sequence
+                state.prints += fingerprint(current)
+                if reason is None:
+                    applied.append(current)
+                else:
+                    rejected.append((current, reason))
             current = state.pending.pop(state.last_seq + 1, None)
-        outcome = Outcome.APPLIED if applied and applied[0] is event else Outcome.REJECTED
-        return ApplyResult(outcome, tuple(applied), tuple(rejected))
+        outcome = Outcome.APPLIED if applied and applied[0] is trigger else Outcome.REJECTED
+        if trigger is None and applied:
+            outcome = Outcome.APPLIED
+        return ApplyResult(outcome, tuple(applied), tuple(rejected), facts)
+
+    def _step(
+        self, state: DossierState, event: DossierEvent, check: Check | None, facts: Any
+    ) -> tuple[str | None, Any]:
+        """Apply one event all or nothing; return (reason it was rejected, facts)."""
+        candidate = clone_state(state)
+        try:
+            reason = self._transition(candidate, event)
+            if reason is not None:
+                return reason, facts
+            new_facts = check(candidate) if check is not None else NOT_CHECKED
+        except Exception as exc:  # any error leaves the state as it was (all or nothing)
+            return f"cannot apply: {type(exc).__name__}: {exc}", facts
+        _copy_into(state, candidate)
+        return None, new_facts
 
     def _transition(self, s: DossierState, e: DossierEvent) -> str | None:
         allowed = NEXT.get(s.status, frozenset())
         if e.event_type not in allowed:
             current = "new" if s.status is None else f"{int(s.status)} ({s.status.label_vi})"
             return f"impossible transition: {e.event_type.value} from status {current}"
+        at = e.occurred_at
+        if s.last_at is not None and at < s.last_at:
+            at = s.last_at
+            s.flags = s.flags | {FLAG_TIME_CLAMPED}
+        s.last_at = at
         if s.status is None:
-            s.agency, s.level, s.field = (
-                e.agency.code,
-                e.agency.level.value,
-                e.procedure.field.value,
-            )
+            s.agency, s.level = e.agency.code, e.agency.level.value
+            s.procedure, s.field = e.procedure.code, e.procedure.field.value
             s.channel = ChannelKind.of(e.channel, e.online_mode)
         t = e.event_type
         if t is EventType.ACCEPTED:
             assert e.appointment_at is not None and e.time_limit is not None  # the contract says so
-            s.received_at = e.occurred_at
+            s.received_at = at
             s.appointment_at = e.appointment_at
             s.due_at = due_from_appointment(e.appointment_at, e.time_limit.unit)
             s.limit_value, s.limit_unit = e.time_limit.value, e.time_limit.unit
         elif t is EventType.SUPPLEMENT_REQUESTED:
             s.supplements += 1
-            s.paused_at = e.occurred_at
+            s.paused_at = at
         elif t is EventType.SUPPLEMENT_RECEIVED:
-            if s.paused_at is not None and s.due_at is not None:
-                s.due_at = self._resume_due(s, s.paused_at, e.occurred_at, e.clock)
+            if s.paused_at is not None and s.due_at is not None and not s.overdue_at_pause:
+                s.due_at = self._resume_due(s, s.paused_at, at, e.clock)
             s.paused_at = None
         elif t is EventType.APOLOGY_ISSUED:
             s.apology_at = e.apology_appointment_at
+        elif t is EventType.TRANSFERRED:
+            s.agency, s.level = e.agency.code, e.agency.level.value
         elif t is EventType.RESOLVED:
-            s.resolved_at = e.occurred_at
+            s.resolved_at = at
         elif t in (EventType.REFUSED, EventType.WITHDRAWN, EventType.STOPPED):
-            s.closed_at = e.occurred_at
+            s.closed_at = at
         if t not in (EventType.TRANSFERRED, EventType.APOLOGY_ISSUED):
             s.status = e.status
         return None

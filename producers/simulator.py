@@ -1019,13 +1019,14 @@ class WorkloadSimulator:
                 builder.add(t, EventType.STOPPED, Status.STOPPED, reason=STOP_UNANSWERED)
                 return builder.done()
             resumed = self._staff_after(rng, paused, 0.3, 8)
-            due = int(
-                self.calendar.due_after_resume(
-                    _dt(due), _dt(paused), _dt(resumed), value=proc.limit_value, unit=unit
-                ).timestamp()
-            )
+            if paused < due:  # a dossier overdue at its pause stays overdue: nothing moves
+                due = int(
+                    self.calendar.due_after_resume(
+                        _dt(due), _dt(paused), _dt(resumed), value=proc.limit_value, unit=unit
+                    ).timestamp()
+                )
+                plan.deadlines.append((resumed, due))
             plan.pauses.append((paused, resumed))
-            plan.deadlines.append((resumed, due))
             clock = ClockAction.RESTART if self._restart else ClockAction.RESUME
             builder.add(resumed, EventType.SUPPLEMENT_RECEIVED, Status.IN_PROCESS, clock=clock)
             t = resumed

@@ -288,7 +288,14 @@ def _due_in_effect(plan: DossierPlan, at: int) -> int:
 
 
 def _paused_at(plan: DossierPlan, at: int) -> bool:
-    return any(p <= at and (r is None or at < r) for p, r in plan.pauses)
+    """Waiting for a supplement at `at`, with the deadline stopped.
+
+    A pause that starts at or after the due instant in effect stops nothing: the dossier
+    stays overdue (the worker's rule for overdue under a pause).
+    """
+    return any(
+        p <= at and (r is None or at < r) and p < _due_in_effect(plan, p) for p, r in plan.pauses
+    )
 
 
 def compute_truth(

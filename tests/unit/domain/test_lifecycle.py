@@ -45,11 +45,172 @@ def test_the_same_event_twice_changes_nothing() -> None:
     assert state.last_seq == 2 and state.status is Status.IN_PROCESS
 
 
-def test_an_old_sequence_number_with_a_new_event_id_is_a_duplicate() -> None:
+def test_an_old_sequence_number_with_another_event_is_a_conflict_not_a_duplicate() -> None:
     events = lifecycle()
     state, _ = run(events[:2])
     replay = event("processing", dossier_id=events[0].dossier_id, sequence=2)
-    assert LIFE.apply(state, replay).outcome is Outcome.DUPLICATE
+    result = LIFE.apply(state, replay)
+    assert result.outcome is Outcome.REJECTED and not result.consumed
+    assert "sequence 2 is already used by another event" in result.rejected[0][1]
+    assert state.last_seq == 2
+
+
+def test_a_resend_with_a_new_emitted_at_is_still_a_duplicate() -> None:
+    events = lifecycle()
+    state, _ = run(events[:2])
+    doc = events[1].model_dump(mode="json")
+    doc["emitted_at"] = "2025-10-05T10:00:00+07:00"
+    resend = event("processing", **{k: v for k, v in doc.items() if k != "event_type"})
+    assert LIFE.apply(state, resend).outcome is Outcome.DUPLICATE
+
+
+def test_a_waiting_sequence_with_other_content_is_a_conflict() -> None:
+    e1, _, e3, _ = lifecycle()
+    state = DossierState(e1.dossier_id)
+    LIFE.apply(state, e3)
+    other = event("resolved", dossier_id=e1.dossier_id, sequence=3)
+    assert LIFE.apply(state, other).outcome is Outcome.REJECTED
+    assert state.pending[3] is e3
+
+
+@pytest.mark.parametrize(
+    ("override", "fragment"),
+    [
+        ({"agency": {"code": "SO-TP", "level": "city"}}, "agency SO-TP"),
+        ({"procedure": {"code": "2.000001", "field": "health"}}, "procedure 2.000001"),
+        ({"procedure": {"code": "1.004616", "field": "justice"}}, "procedure 1.004616"),
+        ({"channel": "in_person", "online_mode": None}, "channel in_person"),
+        ({"online_mode": "partial"}, "channel online_partial"),
+    ],
+)
+def test_an_event_that_contradicts_the_dossier_identity_is_a_conflict(
+    override: dict, fragment: str
+) -> None:
+    e1 = event("accepted")
+    state, _ = run([e1])
+    intruder = event("processing", sequence=2, **override)
+    result = LIFE.apply(state, intruder)
+    assert result.outcome is Outcome.REJECTED
+    assert "conflict" in result.rejected[0][1] and fragment in result.rejected[0][1]
+    # Not this dossier's event: its sequence stays free for the dossier's own event 2.
+    assert state.last_seq == 1 and state.status is Status.ACCEPTED
+    assert LIFE.apply(state, event("processing", sequence=2)).outcome is Outcome.APPLIED
+
+
+def test_a_transfer_moves_the_dossier_to_the_agency_it_names() -> None:
+    e1 = event("accepted")
+    moved = {"agency": {"code": "11311", "level": "commune"}}
+    e2 = event("transferred", sequence=2, status=2, at=T0 + timedelta(hours=3), **moved)
+    e3 = event("resolved", sequence=3, at=T0 + timedelta(hours=5), **moved)
+    state, outcomes = run([e1, e2, e3])
+    assert outcomes == [Outcome.APPLIED] * 3
+    assert (state.agency, state.level) == ("11311", "commune")
+    assert state.status is Status.RESOLVED
+    # After the transfer, the old agency's name no longer fits the dossier.
+    late = event("returned", sequence=4, at=T0 + timedelta(hours=6))
+    assert LIFE.apply(state, late).outcome is Outcome.REJECTED
+
+
+def test_a_time_going_backwards_is_clamped_to_the_dossier_latest_time() -> None:
+    e1 = event("accepted", at=T0)
+    e2 = event("supplement_requested", sequence=2, at=T0 + timedelta(days=1))
+    e3 = event("supplement_received", sequence=3, at=T0 + timedelta(hours=20))  # desk clock
+    state, outcomes = run([e1, e2, e3])
+    assert outcomes == [Outcome.APPLIED] * 3
+    assert state.last_at == T0 + timedelta(days=1)
+    assert "time_clamped" in state.flags
+    # Paused and resumed at the same instant: the due instant did not move.
+    assert state.due_at == due_from_appointment(e1.appointment_at, TimeUnit.WORKING_DAYS)  # type: ignore[arg-type]
+
+
+def test_a_dossier_overdue_at_its_pause_stays_overdue_and_its_due_does_not_move() -> None:
+    e1 = event("accepted", appointment_at="2025-10-08T17:00:00+07:00")  # due 9 Oct 00:00
+    e2 = event("supplement_requested", sequence=2, at=datetime(2025, 10, 10, 9, tzinfo=VN_TZ))
+    e3 = event("supplement_received", sequence=3, at=datetime(2025, 10, 15, 9, tzinfo=VN_TZ))
+    state, _ = run([e1, e2])
+    assert state.overdue_at_pause and not state.paused
+    LIFE.apply(state, e3)
+    assert state.due_at == datetime(2025, 10, 9, tzinfo=VN_TZ)
+    restart = event(
+        "supplement_received",
+        sequence=3,
+        at=datetime(2025, 10, 15, 9, tzinfo=VN_TZ),
+        clock="restart",
+    )
+    again, _ = run([e1, e2, restart])
+    assert again.due_at == datetime(2025, 10, 9, tzinfo=VN_TZ)
+
+
+def test_a_pause_made_before_the_due_instant_still_pauses() -> None:
+    e1 = event("accepted", appointment_at="2025-10-08T17:00:00+07:00")  # due 9 Oct 00:00
+    e2 = event("supplement_requested", sequence=2, at=datetime(2025, 10, 8, 23, 59, tzinfo=VN_TZ))
+    state, _ = run([e1, e2])
+    assert state.paused and not state.overdue_at_pause
+
+
+def test_an_error_while_applying_leaves_the_state_unchanged_and_uses_the_sequence() -> None:
+    e1, e2, e3, _ = lifecycle()
+    state, _ = run([e1])
+    before = (state.status, state.last_at, state.received_at)
+
+    def failing_check(candidate: DossierState) -> None:
+        raise ValueError("boom")
+
+    result = LIFE.apply(state, e2, check=failing_check)
+    assert result.outcome is Outcome.REJECTED
+    assert "cannot apply: ValueError: boom" in result.rejected[0][1]
+    assert (state.status, state.last_at, state.received_at) == before
+    assert state.last_seq == 2
+    assert LIFE.apply(state, e3).outcome is Outcome.APPLIED
+
+
+def test_a_calendar_error_is_a_rejection_not_a_crash() -> None:
+    narrow = Lifecycle(calendar_resume(WorkingCalendar(years=range(2025, 2026))))
+    e1 = event("accepted", appointment_at="2025-12-31T17:00:00+07:00")
+    e2 = event("supplement_requested", sequence=2, at=datetime(2025, 12, 29, 9, tzinfo=VN_TZ))
+    e3 = event("supplement_received", sequence=3, at=datetime(2025, 12, 31, 9, tzinfo=VN_TZ))
+    state = DossierState(e1.dossier_id)
+    for e in (e1, e2):
+        narrow.apply(state, e)
+    result = narrow.apply(state, e3)  # the moved appointment falls in 2026: outside
+    assert result.outcome is Outcome.REJECTED and "CalendarError" in result.rejected[0][1]
+    assert state.paused_at == e2.occurred_at and state.last_seq == 3
+
+
+def test_an_invalid_message_uses_up_its_sequence() -> None:
+    e1, _, e3, e4 = lifecycle()
+    state, _ = run([e1, e3])
+    assert state.pending
+    result = LIFE.void(state, 2, "an invalid message")
+    assert result.outcome is Outcome.REJECTED
+    assert [e.sequence for e in result.applied] == [3]
+    assert state.last_seq == 3 and state.status is Status.RESOLVED
+    assert LIFE.apply(state, e4).outcome is Outcome.APPLIED
+    # The real event 2 arriving afterwards is a conflict with the void.
+    late = event("processing", sequence=2)
+    assert LIFE.apply(state, late).outcome is Outcome.REJECTED
+
+
+def test_a_void_ahead_waits_in_line_and_counts_no_event() -> None:
+    e1, e2, e3, _ = lifecycle()
+    state, _ = run([e1])
+    LIFE.void(state, 3, "an invalid message")
+    assert state.waiting_events == 0 and 3 in state.pending
+    result = LIFE.apply(state, e2)
+    assert [e.sequence for e in result.applied] == [2]
+    assert state.last_seq == 3
+    assert LIFE.apply(state, e3).outcome is Outcome.REJECTED  # sequence 3 went to the void
+
+
+def test_release_ends_a_gap_and_flags_the_dossier() -> None:
+    e1, e2, e3, e4 = lifecycle()
+    state, _ = run([e1, e3, e4])
+    assert state.waiting_events == 2
+    result = LIFE.release(state)
+    assert [e.sequence for e in result.applied] == [3, 4]
+    assert state.last_seq == 4 and not state.pending
+    assert "gap_released" in state.flags
+    assert LIFE.apply(state, e2).outcome is Outcome.REJECTED
 
 
 def test_out_of_order_events_wait_for_the_gap_then_apply_in_sequence() -> None:

@@ -48,6 +48,16 @@ def below_target_key(prefix: str) -> str:
     return f"{prefix}:below_target"
 
 
+def stuck_key(prefix: str, agency: str) -> str:
+    """Hash of an agency's dossiers waiting on a sequence gap: dossier id -> waiting since."""
+    return f"{prefix}:stuck:{agency}"
+
+
+def flagged_key(prefix: str, agency: str) -> str:
+    """Hash of an agency's flagged dossiers: dossier id -> flags (gap_released, time_clamped)."""
+    return f"{prefix}:flagged:{agency}"
+
+
 def meta_key(prefix: str) -> str:
     """Hash: `updated_at`, `clock`, `clock_mode`, `target_window`, and the event counts."""
     return f"{prefix}:meta"
@@ -120,6 +130,8 @@ class WorkerMeta(BaseModel):
     duplicates: int = 0
     pending: int = 0
     dead_lettered: int = 0
+    stuck_dossiers: int = Field(0, description="dossiers waiting on a sequence gap now")
+    flagged_dossiers: int = Field(0, description="dossiers with a flag for their agency")
 
 
 class UpdateNotice(BaseModel):

@@ -7,6 +7,10 @@ Two stages run in one worker process:
   partitions this worker owns in a table (`scope-partials`, co-partitioned with the
   partials topic), merges them (counts add, ratios are derived after) and writes Redis.
 So per-agency figures are exact when several workers share the input partitions.
+
+Neither timer lets an outage stop the worker: a Redis write that fails is retried with
+backoff and, once Redis answers again, every figure is written anew (Redis may have come
+back empty); partials the broker did not take are all published again.
 """
 
 from __future__ import annotations
@@ -19,13 +23,17 @@ from typing import Any
 
 import faust
 from aiokafka.partitioner import murmur2
+from redis.exceptions import RedisError
 
 from stream_apps.dossier_stage import DossierStage
+from stream_apps.health import Backoff
 from stream_apps.metrics import CONTENT_TYPE, WorkerMetrics
 from stream_apps.partials import (
     COUNTS_KEY,
+    FEED_PREFIX,
     SERIES_PREFIX,
     PartialMerger,
+    merged_feed,
     merged_series,
     merged_snapshot,
     sum_counts,
@@ -77,7 +85,7 @@ def create_app(settings: WorkerSettings, stage: DossierStage, sink: RedisSink) -
         partitions=settings.partitions,
     )
     merger = PartialMerger()
-    metrics = WorkerMetrics(stage)
+    metrics = WorkerMetrics(stage, sink)
     stage.on_batch = metrics.batch_seconds.observe
     state: dict[str, Any] = {"last_series": 0.0}
 
@@ -96,25 +104,53 @@ def create_app(settings: WorkerSettings, stage: DossierStage, sink: RedisSink) -
             state["last_series"] = now
         await stage.publish_partials(with_series=with_series)
 
+    outages = stage.health
+    redis_backoff = Backoff(first=settings.flush_interval_s, cap=settings.retry_max_s)
+    redis_state: dict[str, Any] = {"rewrite": False, "next_try": 0.0}
+
     @app.timer(interval=settings.flush_interval_s)
     async def flush_to_redis() -> None:
-        full = await sink.is_empty()
-        if full and merger.docs:
+        if time.monotonic() < redis_state["next_try"]:
+            return
+        try:
+            await _flush(rewrite=redis_state["rewrite"])
+        except (RedisError, OSError) as exc:
+            # The keys taken for this flush were not written: write everything next time.
+            redis_state["rewrite"] = True
+            outages.failed("redis", exc)
+            redis_state["next_try"] = time.monotonic() + redis_backoff.next()
+            return
+        if redis_state["rewrite"]:
+            log.info("Redis written anew: every figure this worker owns")
+        redis_state["rewrite"] = False
+        redis_backoff.reset()
+        outages.ok("redis")
+
+    async def _flush(*, rewrite: bool) -> None:
+        full = rewrite or await sink.is_empty()
+        if full and merger.docs and not rewrite:
             log.info("Redis holds none of our keys: writing every figure this worker owns")
         keys = merger.take_dirty(everything=full)
         snapshots: dict[str, dict[str, str]] = {}
         series: dict[str, dict[str, str]] = {}
+        feeds: dict[str, dict[str, dict[str, Any]]] = {}
         counts = None
         for key in keys:
             if key == COUNTS_KEY:
                 counts = sum_counts(merger.bodies(key))
             elif key.startswith(SERIES_PREFIX):
                 series[key.removeprefix(SERIES_PREFIX)] = merged_series(merger.bodies(key))
+            elif key.startswith(FEED_PREFIX):
+                feeds[key.removeprefix(FEED_PREFIX)] = merged_feed(merger.bodies(key))
             else:
                 snapshots[key] = merged_snapshot(merger.bodies(key))
         clock = max((merger.clock(k) for k in keys), default=0) or None
         if keys or full:
-            await sink.write(snapshots, series, counts, clock)
+            try:
+                await sink.write(snapshots, series, counts, clock, feeds)
+            except BaseException:
+                merger.dirty.update(keys)
+                raise
             metrics.flush_seconds.observe(sink.last_flush_s)
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
@@ -150,7 +186,8 @@ def create_app(settings: WorkerSettings, stage: DossierStage, sink: RedisSink) -
     async def health(web: Any, request: Any) -> Any:
         return web.json(
             {
-                "status": "ok" if stage.ready.is_set() else "starting",
+                "status": outages.status(stage.ready.is_set()),
+                "down": outages.report(),
                 "partitions": sorted(stage.stores),
                 "counts": stage.counts(),
                 "clock": stage.clock(),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from domain.lifecycle import ChannelKind, DossierState
+from domain.lifecycle import ChannelKind, DossierState, Void
 from schemas.enums import Status, TimeUnit
 from schemas.events import DossierEvent
 
@@ -17,6 +17,7 @@ _TIMES = (
     "apology_at",
     "resolved_at",
     "closed_at",
+    "last_at",
 )
 
 
@@ -27,17 +28,24 @@ def state_doc(state: DossierState) -> dict[str, Any]:
         "agency": state.agency,
         "level": state.level,
         "field": state.field,
+        "procedure": state.procedure,
         "channel": state.channel.value if state.channel else None,
         "status": int(state.status) if state.status is not None else None,
         "seq": state.last_seq,
         "supplements": state.supplements,
         "limit": [state.limit_value, state.limit_unit.value] if state.limit_unit else None,
+        "prints": state.prints.hex(),
     }
     for name in _TIMES:
         value = getattr(state, name)
         doc[name] = value.isoformat() if value is not None else None
+    if state.flags:
+        doc["flags"] = sorted(state.flags)
     if state.pending:
-        doc["pending"] = [e.model_dump_json() for _, e in sorted(state.pending.items())]
+        doc["pending"] = [
+            {"void": w.sequence, "reason": w.reason} if isinstance(w, Void) else w.model_dump_json()
+            for _, w in sorted(state.pending.items())
+        ]
     return doc
 
 
@@ -48,17 +56,23 @@ def state_from_doc(doc: dict[str, Any]) -> DossierState:
         agency=doc["agency"],
         level=doc["level"],
         field=doc["field"],
+        procedure=doc.get("procedure", ""),
         channel=ChannelKind(doc["channel"]) if doc["channel"] else None,
         status=Status(doc["status"]) if doc["status"] is not None else None,
         last_seq=doc["seq"],
         supplements=doc["supplements"],
         limit_value=limit[0] if limit else None,
         limit_unit=TimeUnit(limit[1]) if limit else None,
+        prints=bytes.fromhex(doc.get("prints", "")),
+        flags=frozenset(doc.get("flags", ())),
     )
     for name in _TIMES:
         value = doc.get(name)
         setattr(state, name, datetime.fromisoformat(value) if value else None)
-    for text in doc.get("pending", ()):
-        event = DossierEvent.model_validate_json(text)
-        state.pending[event.sequence] = event
+    for item in doc.get("pending", ()):
+        if isinstance(item, dict):
+            state.pending[item["void"]] = Void(item["void"], item["reason"])
+        else:
+            event = DossierEvent.model_validate_json(item)
+            state.pending[event.sequence] = event
     return state

@@ -8,6 +8,10 @@ partition that matches the input partition, waits for the broker's acknowledgeme
 and only then commits the input offsets. After a crash the store is read back from the
 changelog and the messages after the committed offset are processed again; the store
 skips those it already holds, so the figures are exact.
+
+No outage stops it: a send the broker does not acknowledge is retried with backoff
+(the batch's offsets are committed only after it), a failing poll is retried, and
+`health` says what is down. Sequence gaps that stay open are released here too.
 """
 
 from __future__ import annotations
@@ -25,16 +29,18 @@ from aiokafka.structs import OffsetAndMetadata
 from mode import Service
 
 from domain.lifecycle import Lifecycle
+from stream_apps.health import Backoff, Health
 from stream_apps.kafka_io import Header, read_partition, send_records
 from stream_apps.partials import (
     COUNTS_KEY,
+    FEED_PREFIX,
     SERIES_PREFIX,
     encode_partial,
     series_buckets,
     snapshot_counts,
 )
 from stream_apps.settings import WorkerSettings
-from stream_apps.store import PartitionStore, Verdict
+from stream_apps.store import DeadLetter, PartitionStore
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +59,8 @@ class PartitionFigures(Protocol):
 
 
 FiguresFactory = Callable[[int], PartitionFigures]
+
+FEED_CAP = 1000  # most stuck (and flagged) dossiers listed per agency and partition
 
 
 class DossierStage(Service):
@@ -78,7 +86,7 @@ class DossierStage(Service):
         self.changelog_topic = f"{settings.app_id}-dossier-state"
         self.partials_topic = f"{settings.app_id}-partials"
         self._last_clock: dict[int, int] = {}
-        self._published: dict[tuple[int, str], dict[str, int]] = {}
+        self._published: dict[tuple[int, str], Any] = {}  # last partial body sent per key
         self._series_dirty: dict[int, set[str]] = {}
         self._full_due = False
         self._last_full = time.monotonic()
@@ -88,6 +96,9 @@ class DossierStage(Service):
         self.positions: dict[int, int] = {}  # next input offset per owned partition
         self.on_batch: Callable[[float], None] | None = None
         self.ready = asyncio.Event()
+        self.health = Health()
+        self._feed_published: dict[int, set[str]] = {}  # agencies with issues published
+        self._last_release = 0.0
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
 
@@ -134,10 +145,18 @@ class DossierStage(Service):
     @Service.task
     async def _run(self) -> None:
         assert self._consumer is not None
+        backoff = Backoff(cap=self.settings.retry_max_s)
         while not self.should_stop:
-            batch = await self._consumer.getmany(
-                timeout_ms=200, max_records=self.settings.batch_max
-            )
+            try:
+                batch = await self._consumer.getmany(
+                    timeout_ms=200, max_records=self.settings.batch_max
+                )
+            except KafkaError as exc:
+                self.health.failed("kafka", exc)
+                await asyncio.sleep(backoff.next())
+                continue
+            backoff.reset()
+            await self._release_gaps()
             if not batch:
                 continue
             started = time.perf_counter()
@@ -154,10 +173,60 @@ class DossierStage(Service):
             if self.on_batch is not None:
                 self.on_batch(self.last_batch_s)
 
+    async def _release_gaps(self) -> None:
+        """Once a second: release the sequence gaps open longer than `gap_timeout_s`."""
+        now = time.monotonic()
+        if now - self._last_release < 1.0:
+            return
+        self._last_release = now
+        if not any(store.stuck for store in self.stores.values()):
+            return
+        async with self.lock:
+            clock = self.clock()
+            letters: list[tuple[bytes | None, bytes, list[Header]]] = []
+            for partition, store in self.stores.items():
+                for letter in store.release_gaps(
+                    clock, self.settings.gap_timeout_s, self.figures[partition]
+                ):
+                    letters.append(self._letter(letter, partition))
+            if letters:
+                await self._deliver(self.settings.dead_letter_topic, 0, letters)
+            await self._checkpoint()
+
+    async def _deliver(
+        self,
+        topic: str,
+        partition: int,
+        records: list[tuple[bytes | None, bytes, list[Header]]]
+        | list[tuple[bytes, bytes, tuple[()]]],
+    ) -> None:
+        """Send records to one partition and wait for the broker's acknowledgement.
+
+        While the broker is unreachable this retries with backoff: the caller's input
+        offsets are committed only after it returns, so nothing is lost, and a record
+        sent twice is harmless (changelog records are absolute; a dead letter carries
+        its source offset).
+        """
+        assert self._producer is not None
+        backoff = Backoff(cap=self.settings.retry_max_s)
+        while True:
+            try:
+                futures = await send_records(self._producer, topic, partition, records)
+                if futures:
+                    await asyncio.gather(*futures)
+                self.health.ok("kafka")
+                return
+            except (TimeoutError, KafkaError, OSError) as exc:
+                self.health.failed("kafka", exc)
+                if self.should_stop:
+                    raise
+                await asyncio.sleep(backoff.next())
+
     # -- processing ---------------------------------------------------------------------
     async def _process(self, batch: dict[TopicPartition, list[Any]]) -> None:
-        assert self._producer is not None
         letters_out: list[tuple[bytes | None, bytes, list[Header]]] = []
+        now = time.time()
+        clock = float(self.clock())
         for tp, records in batch.items():
             store = self.stores.get(tp.partition)
             if store is None:  # revoked while the batch was in flight
@@ -166,43 +235,39 @@ class DossierStage(Service):
             for i, record in enumerate(records, start=1):
                 if i % 500 == 0:
                     await asyncio.sleep(0)  # let the figures stage and the timers run
-                verdict, letters = store.process(record.offset, record.key, record.value, figures)
-                if verdict is Verdict.DEAD_LETTER or letters:
-                    for letter in letters:
-                        letters_out.append(
-                            (
-                                letter.key,
-                                letter.value,
-                                [
-                                    ("reason", letter.reason.encode("utf-8")),
-                                    ("source-topic", tp.topic.encode()),
-                                    ("source-partition", str(tp.partition).encode()),
-                                    ("source-offset", str(letter.offset).encode()),
-                                ],
-                            )
-                        )
+                _, letters = store.process(
+                    record.offset, record.key, record.value or b"", figures, now=now, clock=clock
+                )
+                for letter in letters:
+                    letters_out.append(self._letter(letter, tp.partition, tp.topic))
         if letters_out:
             log.warning("%d message(s) to the dead-letter topic", len(letters_out))
-            futures = await send_records(
-                self._producer, self.settings.dead_letter_topic, 0, letters_out
-            )
-            await asyncio.gather(*futures)
+            await self._deliver(self.settings.dead_letter_topic, 0, letters_out)
+
+    def _letter(
+        self, letter: DeadLetter, partition: int, topic: str | None = None
+    ) -> tuple[bytes | None, bytes, list[Header]]:
+        """A dead letter as a record: the original bytes, with why and where from."""
+        return (
+            letter.key,
+            letter.value,
+            [
+                ("reason", letter.reason.encode("utf-8")),
+                ("source-topic", (topic or self.settings.events_topic).encode()),
+                ("source-partition", str(partition).encode()),
+                ("source-offset", str(letter.offset).encode()),
+            ],
+        )
 
     async def _checkpoint(self, offsets: dict[TopicPartition, int] | None = None) -> None:
         """Changelog first, acknowledged; then the input offsets."""
         assert self._producer is not None and self._consumer is not None
-        futures: list[asyncio.Future[object]] = []
         for partition, store in self.stores.items():
             changes = store.take_changes()
             if changes:
-                futures += await send_records(
-                    self._producer,
-                    self.changelog_topic,
-                    partition,
-                    [(k, v, ()) for k, v in changes],
+                await self._deliver(
+                    self.changelog_topic, partition, [(k, v, ()) for k, v in changes]
                 )
-        if futures:
-            await asyncio.gather(*futures)
         if offsets:
             owned = {tp: o for tp, o in offsets.items() if tp.partition in self.stores}
             if owned:
@@ -222,7 +287,12 @@ class DossierStage(Service):
                 if tp.partition in self.stores:
                     continue
                 started = time.perf_counter()
-                store = PartitionStore(tp.partition, self.lifecycle, self.registry)
+                store = PartitionStore(
+                    tp.partition,
+                    self.lifecycle,
+                    self.registry,
+                    future_tolerance_s=self.settings.future_tolerance_s,
+                )
                 store.restore(
                     await read_partition(
                         self.settings.kafka_bootstrap, self.changelog_topic, tp.partition
@@ -254,6 +324,7 @@ class DossierStage(Service):
                 self.positions.pop(tp.partition, None)
                 self._last_clock.pop(tp.partition, None)
                 self._series_dirty.pop(tp.partition, None)
+                self._feed_published.pop(tp.partition, None)
                 for key in [k for k in self._published if k[0] == tp.partition]:
                     del self._published[key]
                 log.info("partition %d revoked", tp.partition)
@@ -303,23 +374,52 @@ class DossierStage(Service):
                     body = series_buckets(book.series(scope, t))
                     out.append(((SERIES_PREFIX + scope).encode(), encode_partial(p, t, body)))
                 series_due.clear()
+            out += self._feed_partials(p, t, full)
             counts_now = self.stores[p].counts()
             if full or self._published.get((p, COUNTS_KEY)) != counts_now:
                 self._published[(p, COUNTS_KEY)] = counts_now
                 out.append((COUNTS_KEY.encode(), encode_partial(p, t, counts_now)))
         return out
 
+    def _feed_partials(self, p: int, t: int, full: bool) -> list[tuple[bytes, bytes]]:
+        """Partials of the agencies whose stuck or flagged dossiers changed (capped lists)."""
+        issues = self.stores[p].feed_issues()
+        before = self._feed_published.setdefault(p, set())
+        out: list[tuple[bytes, bytes]] = []
+        for agency in sorted(set(issues) | before):
+            entry = issues.get(agency, {"stuck": {}, "flagged": {}})
+            body = {
+                "stuck": dict(sorted(entry["stuck"].items())[:FEED_CAP]),
+                "flagged": dict(sorted(entry["flagged"].items())[:FEED_CAP]),
+            }
+            key = FEED_PREFIX + agency
+            previous = self._published.get((p, key))
+            if full or previous != body:
+                self._published[(p, key)] = body
+                out.append((key.encode(), encode_partial(p, t, body)))
+        self._feed_published[p] = set(issues)
+        return out
+
     async def publish_partials(self, *, with_series: bool) -> int:
-        """Send the changed partials to the partials topic; return how many."""
+        """Send the changed partials to the partials topic; return how many.
+
+        When the broker does not take them, every partial is sent again at the next
+        call (they are absolute values), so an outage loses nothing.
+        """
         assert self._producer is not None
         async with self.lock:
             messages = self.partials(self.clock(), with_series=with_series)
-        futures = [
-            await self._producer.send(self.partials_topic, key=key, value=value)
-            for key, value in messages
-        ]
-        if futures:
-            await asyncio.gather(*futures)
+        try:
+            futures = [
+                await self._producer.send(self.partials_topic, key=key, value=value)
+                for key, value in messages
+            ]
+            if futures:
+                await asyncio.gather(*futures)
+        except (TimeoutError, KafkaError, OSError) as exc:
+            self.health.failed("kafka", exc)
+            self.request_full_publish()
+            return 0
         return len(messages)
 
     def counts(self) -> dict[str, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
@@ -9,6 +10,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from stream_apps.dossier_stage import DossierStage
+from stream_apps.sink import RedisSink
 
 CONTENT_TYPE = "text/plain"  # Prometheus text format 0.0.4; aiohttp adds the charset
 
@@ -16,7 +18,7 @@ CONTENT_TYPE = "text/plain"  # Prometheus text format 0.0.4; aiohttp adds the ch
 class WorkerMetrics:
     """The worker's metrics; `render()` is what `/metrics` serves."""
 
-    def __init__(self, stage: DossierStage) -> None:
+    def __init__(self, stage: DossierStage, sink: RedisSink) -> None:
         self.registry = CollectorRegistry()
         self.flush_seconds = Histogram(
             "dossier_redis_flush_seconds",
@@ -30,15 +32,16 @@ class WorkerMetrics:
             registry=self.registry,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
         )
-        self.registry.register(_StageCollector(stage))
+        self.registry.register(_StageCollector(stage, sink))
 
     def render(self) -> str:
         return generate_latest(self.registry).decode("utf-8")
 
 
 class _StageCollector(Collector):
-    def __init__(self, stage: DossierStage) -> None:
+    def __init__(self, stage: DossierStage, sink: RedisSink) -> None:
         self.stage = stage
+        self.sink = sink
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         counts = self.stage.counts()
@@ -70,3 +73,26 @@ class _StageCollector(Collector):
             "Input partitions this worker owns",
             value=len(self.stage.stores),
         )
+        for name, help_text in (
+            ("stuck_dossiers", "Dossiers waiting on a sequence gap in this worker's partitions"),
+            ("flagged_dossiers", "Dossiers flagged for their agency (gap released, time clamped)"),
+        ):
+            yield GaugeMetricFamily(f"dossier_{name}", help_text, value=counts.get(name, 0))
+        health = self.stage.health
+        retries = CounterMetricFamily(
+            "dossier_retries", "Calls to Kafka or Redis retried after a failure", labels=["service"]
+        )
+        down = GaugeMetricFamily(
+            "dossier_service_down", "1 while Kafka or Redis is unreachable", labels=["service"]
+        )
+        for service in ("kafka", "redis"):
+            retries.add_metric([service], health.retries.get(service, 0))
+            down.add_metric([service], 1 if service in health.down else 0)
+        yield retries
+        yield down
+        if self.sink.last_success is not None:
+            yield GaugeMetricFamily(
+                "dossier_seconds_since_redis_flush",
+                "Seconds since figures were last written to Redis",
+                value=time.monotonic() - self.sink.last_success,
+            )

@@ -25,6 +25,7 @@ from domain.figures import (
 )
 
 SERIES_PREFIX = "series|"  # partial keys of time series: "series|{scope}"
+FEED_PREFIX = "feed|"  # partial keys of an agency's stuck and flagged dossiers: "feed|{code}"
 COUNTS_KEY = "_counts"  # partial key of the worker's event counts
 COUNT_FIELDS = (*GAUGES, *(f"{w}.{m}" for w in WINDOWS for m in COUNT_METRICS))
 
@@ -95,6 +96,16 @@ def merged_series(parts: Iterable[Mapping[str, Mapping[str, int]]]) -> dict[str,
             obj = {str(k): summed[k] for k in sorted(summed) if summed[k]}
             out[f"{grain}.{m}"] = orjson.dumps(obj).decode()
     return out
+
+
+def merged_feed(parts: Iterable[Mapping[str, Mapping[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """An agency's stuck and flagged dossiers from every partition (dossiers are disjoint)."""
+    stuck: dict[str, Any] = {}
+    flagged: dict[str, Any] = {}
+    for part in parts:
+        stuck.update(part.get("stuck", {}))
+        flagged.update(part.get("flagged", {}))
+    return {"stuck": dict(sorted(stuck.items())), "flagged": dict(sorted(flagged.items()))}
 
 
 def encode_partial(partition: int, clock: int, body: Any) -> bytes:

@@ -42,6 +42,22 @@ class WorkerSettings(StackSettings):
     )
     batch_max: int = Field(5000, ge=1, description="most input messages applied per batch")
     session_timeout_s: float = Field(10.0, gt=0, description="consumer group session timeout")
+    future_tolerance_s: float = Field(
+        300.0,
+        ge=0,
+        description="events dated more than this far ahead of the wall clock are dead-lettered",
+    )
+    gap_timeout_s: float = Field(
+        3600.0,
+        gt=0,
+        description="a dossier's sequence gap open this long (figures' clock) is released",
+    )
+    retry_max_s: float = Field(
+        5.0, gt=0, description="longest wait between retries while Kafka or Redis is down"
+    )
+    redis_timeout_s: float = Field(
+        2.0, gt=0, description="Redis connect and read timeout of the worker"
+    )
     second_supplement_late: bool = Field(
         True, description="a second supplement request makes the dossier late (766 method)"
     )

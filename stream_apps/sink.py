@@ -11,10 +11,12 @@ import redis.asyncio as aioredis
 from schemas.serving import (
     UpdateNotice,
     below_target_key,
+    flagged_key,
     meta_key,
     rank_key,
     scope_key,
     series_key,
+    stuck_key,
     updates_channel,
 )
 
@@ -44,6 +46,7 @@ class RedisSink:
         self.target_window = target_window
         self.clock_mode = clock_mode
         self.last_flush_s = 0.0
+        self.last_success: float | None = None  # time.monotonic() of the last flush written
         self.flushes = 0
 
     async def write(
@@ -52,6 +55,7 @@ class RedisSink:
         series: Mapping[str, Mapping[str, str]],
         counts: Mapping[str, int] | None,
         clock: int | None,
+        feeds: Mapping[str, Mapping[str, Mapping[str, object]]] | None = None,
     ) -> None:
         started = time.perf_counter()
         now = datetime.now(UTC).isoformat()
@@ -62,6 +66,14 @@ class RedisSink:
             self._rank(pipe, scope, fields)
         for scope, fields in series.items():
             pipe.hset(series_key(p, scope), mapping=_mapping(fields))
+        for agency, feed in (feeds or {}).items():
+            pipe.delete(stuck_key(p, agency), flagged_key(p, agency))
+            stuck = {str(k): _iso(float(str(v))) for k, v in feed.get("stuck", {}).items()}
+            if stuck:
+                pipe.hset(stuck_key(p, agency), mapping=_mapping(stuck))
+            flagged = {str(k): str(v) for k, v in feed.get("flagged", {}).items()}
+            if flagged:
+                pipe.hset(flagged_key(p, agency), mapping=_mapping(flagged))
         meta: dict[str, str | int] = {
             "updated_at": now,
             "clock_mode": self.clock_mode,
@@ -80,6 +92,7 @@ class RedisSink:
             ).model_dump_json()
             await self.client.publish(updates_channel(p), notice)
         self.last_flush_s = time.perf_counter() - started
+        self.last_success = time.monotonic()
         self.flushes += 1
 
     def _rank(self, pipe: aioredis.client.Pipeline, scope: str, fields: Mapping[str, str]) -> None:
@@ -105,6 +118,10 @@ class RedisSink:
     async def is_empty(self) -> bool:
         """True when Redis lost our keys (restarted empty or flushed)."""
         return not await self.client.exists(meta_key(self.prefix))
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).isoformat()
 
 
 _Field = bytes | bytearray | memoryview | str | int | float

@@ -4,7 +4,15 @@ Each dossier's record holds its state, the offset of the last input message of t
 dossier the store has seen, and how that dossier's messages were counted. A message at
 or below that offset is a redelivery (the worker crashed after applying it but before
 committing its offset) and is skipped without being counted again. Messages that cannot
-be decoded belong to no dossier: the partition's meta record counts them the same way.
+be read as belonging to a dossier count in the partition's meta record the same way.
+
+No input stops the store. Applying a message is all or nothing: any error raised while
+validating, applying or computing its figure facts leaves the record as it was and
+sends the message to the dead letters with the error as its reason. An invalid message
+whose dossier id and sequence can still be read uses up that sequence (so the dossier's
+later events apply); one dated more than `future_tolerance_s` ahead of the wall clock is
+treated the same way. A gap in a dossier's sequences that stays open for
+`gap_timeout_s` of the figures' clock is released (`release_gaps`).
 
 Every record is an absolute state, written to a compacted changelog topic partition
 that matches the input partition; after a restart the store is read back from it and
@@ -15,6 +23,7 @@ offsets in the records tell a redelivery from a new message).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -22,7 +31,14 @@ from typing import Any, Protocol
 
 import orjson
 
-from domain.lifecycle import DossierState, Lifecycle, Outcome
+from domain.lifecycle import (
+    NOT_CHECKED,
+    ApplyResult,
+    DossierState,
+    Lifecycle,
+    Outcome,
+    clone_state,
+)
 from schemas.errors import EventValidationError
 from schemas.events import DossierEvent, parse_event
 from stream_apps.codec import state_doc, state_from_doc
@@ -64,11 +80,15 @@ class DossierRecord:
     applied: int = 0
     duplicates: int = 0
     dead_lettered: int = 0
+    waiting_since: float | None = None  # figures' clock when its current gap opened
     facts: Any = _UNKNOWN  # what the state contributes to the figures (not persisted)
 
     @property
     def pending(self) -> int:
-        return len(self.state.pending)
+        return self.state.waiting_events
+
+    def counts(self) -> tuple[int, int, int, int]:
+        return (self.applied, self.duplicates, self.dead_lettered, self.pending)
 
 
 def encode_record(record: DossierRecord) -> bytes:
@@ -77,6 +97,7 @@ def encode_record(record: DossierRecord) -> bytes:
             "s": state_doc(record.state),
             "o": record.last_offset,
             "n": [record.applied, record.duplicates, record.dead_lettered],
+            "w": record.waiting_since,
         }
     )
 
@@ -84,7 +105,9 @@ def encode_record(record: DossierRecord) -> bytes:
 def decode_record(raw: bytes) -> DossierRecord:
     doc = orjson.loads(raw)
     applied, duplicates, dead = doc["n"]
-    return DossierRecord(state_from_doc(doc["s"]), doc["o"], applied, duplicates, dead)
+    return DossierRecord(
+        state_from_doc(doc["s"]), doc["o"], applied, duplicates, dead, doc.get("w")
+    )
 
 
 @dataclass
@@ -114,6 +137,35 @@ class FiguresPort(Protocol):
     def move(self, before: Any, after: Any) -> None: ...
 
 
+_DOSSIER_ID = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._:/-]{0,63}$")
+
+
+def readable_ident(value: bytes) -> tuple[str, int] | None:
+    """The dossier id and sequence of a message that fails the contract, if readable."""
+    try:
+        doc = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(doc, dict):
+        return None
+    dossier_id, seq = doc.get("dossier_id"), doc.get("sequence")
+    if not isinstance(dossier_id, str) or not _DOSSIER_ID.match(dossier_id.strip()):
+        return None
+    if isinstance(seq, bool) or not isinstance(seq, int) or not 1 <= seq <= 100_000:
+        return None
+    return dossier_id.strip(), seq
+
+
+def agency_of(state: DossierState) -> str:
+    """The agency a dossier belongs to, or that its first waiting event names."""
+    if state.agency:
+        return state.agency
+    for waiting in state.pending.values():
+        if isinstance(waiting, DossierEvent):
+            return waiting.agency.code
+    return "unknown"
+
+
 @dataclass
 class PartitionStore:
     """The dossiers of one input partition and their exact message counts."""
@@ -121,44 +173,115 @@ class PartitionStore:
     partition: int
     lifecycle: Lifecycle
     registry: object = None
+    future_tolerance_s: float = 300.0
     records: dict[str, DossierRecord] = field(default_factory=dict)
     meta: PartitionMeta = field(default_factory=PartitionMeta)
     dirty: set[str] = field(default_factory=set)
     meta_dirty: bool = False
+    stuck: dict[str, float] = field(default_factory=dict)  # dossier -> gap open since
+    flagged: dict[str, frozenset[str]] = field(default_factory=dict)  # dossier -> flags
     _totals: list[int] = field(default_factory=lambda: [0, 0, 0, 0])  # applied, dup, dead, pending
 
     # -- processing -------------------------------------------------------------------
     def process(
-        self, offset: int, key: bytes | None, value: bytes, figures: FiguresPort
+        self,
+        offset: int,
+        key: bytes | None,
+        value: bytes,
+        figures: FiguresPort,
+        *,
+        now: float,
+        clock: float | None = None,
     ) -> tuple[Verdict, list[DeadLetter]]:
-        """Apply one input message at `offset`; return its verdict and any dead letters."""
+        """Apply one input message at `offset`; return its verdict and any dead letters.
+
+        `now` is the wall clock (epoch seconds) for the future-time check; `clock` is the
+        figures' clock, which times the sequence gaps (default: `now`).
+        """
+        clock = now if clock is None else clock
         try:
             event = parse_event(value, self.registry)
         except EventValidationError as exc:
-            if offset <= self.meta.invalid_last_offset:
-                return Verdict.REDELIVERY, []
-            self.meta.invalid += 1
-            self.meta.invalid_last_offset = offset
-            self.meta_dirty = True
-            return Verdict.DEAD_LETTER, [DeadLetter(key, value, f"invalid event: {exc}", offset)]
+            return self._unusable(
+                offset, key, value, f"invalid event: {exc}", readable_ident(value), figures, clock
+            )
+        ahead = event.occurred_at.timestamp() - now
+        if ahead > self.future_tolerance_s:
+            reason = (
+                f"future: occurred_at {event.occurred_at.isoformat()} is {ahead:.0f} s ahead of "
+                f"the worker's clock (tolerance {self.future_tolerance_s:.0f} s)"
+            )
+            ident = (event.dossier_id, event.sequence)
+            return self._unusable(offset, key, value, reason, ident, figures, clock)
         record = self.records.get(event.dossier_id)
         if record is None:
             record = DossierRecord(DossierState(event.dossier_id))
             self.records[event.dossier_id] = record
         elif offset <= record.last_offset:
             return Verdict.REDELIVERY, []
-        before_counts = (record.applied, record.duplicates, record.dead_lettered, record.pending)
-        verdict, letters = self._apply(record, event, value, offset, figures)
-        record.last_offset = offset
-        self.dirty.add(event.dossier_id)
-        after_counts = (record.applied, record.duplicates, record.dead_lettered, record.pending)
-        for i in range(4):
-            self._totals[i] += after_counts[i] - before_counts[i]
-        t = event.occurred_at.timestamp()
-        if t > self.meta.max_event_time:
-            self.meta.max_event_time = t
-            self.meta_dirty = True
+        before_counts = record.counts()
+        saved = (clone_state(record.state), dict(record.state.pending), before_counts, record.facts)
+        try:
+            verdict, letters = self._apply(record, event, value, offset, figures)
+        except Exception as exc:  # never stop on one message: undo it, dead-letter it
+            state, pending, counts, facts = saved
+            state.pending = pending
+            record.state = state
+            record.applied, record.duplicates, record.dead_lettered, _ = counts
+            record.facts = facts
+            record.dead_lettered += 1
+            reason = f"cannot apply: {type(exc).__name__}: {exc}"
+            verdict, letters = Verdict.DEAD_LETTER, [DeadLetter(key, value, reason, offset)]
+        self._settled(record, offset, before_counts, clock)
         return verdict, letters
+
+    def _unusable(
+        self,
+        offset: int,
+        key: bytes | None,
+        value: bytes,
+        reason: str,
+        ident: tuple[str, int] | None,
+        figures: FiguresPort,
+        clock: float,
+    ) -> tuple[Verdict, list[DeadLetter]]:
+        """A message that cannot apply: dead-lettered; its sequence used up when readable."""
+        if ident is None:
+            if offset <= self.meta.invalid_last_offset:
+                return Verdict.REDELIVERY, []
+            self.meta.invalid += 1
+            self.meta.invalid_last_offset = offset
+            self.meta_dirty = True
+            return Verdict.DEAD_LETTER, [DeadLetter(key, value, reason, offset)]
+        dossier_id, seq = ident
+        record = self.records.get(dossier_id)
+        if record is None:
+            record = DossierRecord(DossierState(dossier_id))
+            self.records[dossier_id] = record
+        elif offset <= record.last_offset:
+            return Verdict.REDELIVERY, []
+        before_counts = record.counts()
+        before = self._facts_before(record, figures)
+        what = (
+            "a message dated in the future" if reason.startswith("future") else "an invalid message"
+        )
+        result = self.lifecycle.void(record.state, seq, what, figures.facts)
+        record.dead_lettered += 1
+        note = (
+            f" (sequence {seq} of dossier {dossier_id} is used up, so its later events apply)"
+            if result.consumed
+            else f" (sequence {seq} of dossier {dossier_id} was already used)"
+        )
+        letters = [DeadLetter(key, value, reason + note, offset)]
+        letters += self._settle(record, result, None, value, offset, figures, before)
+        self._settled(record, offset, before_counts, clock)
+        return Verdict.DEAD_LETTER, letters
+
+    @staticmethod
+    def _facts_before(record: DossierRecord, figures: FiguresPort) -> Any:
+        if record.facts is _UNKNOWN:
+            record.facts = figures.facts(record.state)
+        return record.facts
 
     def _apply(
         self,
@@ -168,32 +291,109 @@ class PartitionStore:
         offset: int,
         figures: FiguresPort,
     ) -> tuple[Verdict, list[DeadLetter]]:
-        state = record.state
-        before = record.facts if record.facts is not _UNKNOWN else figures.facts(state)
-        record.facts = before
-        result = self.lifecycle.apply(state, event)
+        before = self._facts_before(record, figures)
+        result = self.lifecycle.apply(record.state, event, figures.facts)
         if result.outcome is Outcome.DUPLICATE:
             record.duplicates += 1
             return Verdict.DUPLICATE, []
         if result.outcome is Outcome.PENDING:
             return Verdict.PENDING, []
+        letters = self._settle(record, result, event, value, offset, figures, before)
+        verdict = Verdict.APPLIED if result.outcome is Outcome.APPLIED else Verdict.DEAD_LETTER
+        return verdict, letters
+
+    def _settle(
+        self,
+        record: DossierRecord,
+        result: ApplyResult,
+        trigger: DossierEvent | None,
+        value: bytes,
+        offset: int,
+        figures: FiguresPort,
+        before: Any,
+    ) -> list[DeadLetter]:
+        """Count what a lifecycle step applied and rejected; move the figures."""
         record.applied += len(result.applied)
         record.dead_lettered += len(result.rejected)
         if result.applied:
-            record.facts = figures.facts(state)
-            figures.move(before, record.facts)
-        key = event.dossier_id.encode()
-        letters = [
+            after = result.facts
+            if after is NOT_CHECKED:
+                after = figures.facts(record.state)
+            record.facts = after
+            figures.move(before, after)
+            # The event-time clock moves with applied events only.
+            latest = max(e.occurred_at for e in result.applied).timestamp()
+            if latest > self.meta.max_event_time:
+                self.meta.max_event_time = latest
+                self.meta_dirty = True
+        key = record.state.dossier_id.encode()
+        return [
             DeadLetter(
                 key,
-                value if rejected is event else rejected.model_dump_json().encode(),
-                f"rejected: {reason}",
+                value if rejected is trigger else rejected.model_dump_json().encode(),
+                reason
+                if reason.startswith(("conflict", "cannot apply"))
+                else f"rejected: {reason}",
                 offset,
             )
             for rejected, reason in result.rejected
         ]
-        verdict = Verdict.APPLIED if result.outcome is Outcome.APPLIED else Verdict.DEAD_LETTER
-        return verdict, letters
+
+    def _settled(
+        self, record: DossierRecord, offset: int, before_counts: tuple[int, ...], clock: float
+    ) -> None:
+        """Bookkeeping after a message: offsets, totals, the changelog, gaps and flags."""
+        record.last_offset = max(record.last_offset, offset)
+        dossier_id = record.state.dossier_id
+        self.dirty.add(dossier_id)
+        after_counts = record.counts()
+        for i in range(4):
+            self._totals[i] += after_counts[i] - before_counts[i]
+        self._track(record, clock)
+
+    def _track(self, record: DossierRecord, clock: float) -> None:
+        state = record.state
+        dossier_id = state.dossier_id
+        if state.pending:
+            if record.waiting_since is None:
+                record.waiting_since = clock
+            self.stuck[dossier_id] = record.waiting_since
+        else:
+            record.waiting_since = None
+            self.stuck.pop(dossier_id, None)
+        if state.flags:
+            self.flagged[dossier_id] = state.flags
+        else:
+            self.flagged.pop(dossier_id, None)
+
+    def release_gaps(
+        self, clock: float, timeout_s: float, figures: FiguresPort
+    ) -> list[DeadLetter]:
+        """Release every gap open for `timeout_s` or longer at `clock`; return dead letters."""
+        letters: list[DeadLetter] = []
+        for dossier_id, since in list(self.stuck.items()):
+            if clock - since < timeout_s:
+                continue
+            record = self.records[dossier_id]
+            before_counts = record.counts()
+            before = self._facts_before(record, figures)
+            result = self.lifecycle.release(record.state, figures.facts)
+            letters += self._settle(record, result, None, b"", record.last_offset, figures, before)
+            record.waiting_since = None  # a later gap of the same dossier starts afresh
+            self._settled(record, record.last_offset, before_counts, clock)
+        return letters
+
+    def feed_issues(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """Per agency: its stuck dossiers (gap open since) and flagged ones (flags)."""
+        out: dict[str, dict[str, dict[str, Any]]] = {}
+        for dossier_id, since in self.stuck.items():
+            agency = agency_of(self.records[dossier_id].state)
+            out.setdefault(agency, {"stuck": {}, "flagged": {}})["stuck"][dossier_id] = since
+        for dossier_id, flags in self.flagged.items():
+            agency = agency_of(self.records[dossier_id].state)
+            entry = out.setdefault(agency, {"stuck": {}, "flagged": {}})
+            entry["flagged"][dossier_id] = ",".join(sorted(flags))
+        return out
 
     # -- counts -------------------------------------------------------------------------
     def counts(self) -> dict[str, int]:
@@ -205,6 +405,8 @@ class PartitionStore:
             "duplicates": duplicates,
             "pending": pending,
             "dead_lettered": dead,
+            "stuck_dossiers": len(self.stuck),
+            "flagged_dossiers": len(self.flagged),
         }
 
     # -- changelog ----------------------------------------------------------------------
@@ -228,10 +430,10 @@ class PartitionStore:
                 self.records[key.decode()] = decode_record(value)
         totals = [0, 0, 0, 0]
         for record in self.records.values():
-            totals[0] += record.applied
-            totals[1] += record.duplicates
-            totals[2] += record.dead_lettered
-            totals[3] += record.pending
+            for i, n in enumerate(record.counts()):
+                totals[i] += n
+            if record.state.pending or record.state.flags:
+                self._track(record, record.waiting_since or 0.0)
         self._totals = totals
 
     def seed(self, figures: FiguresPort) -> None:

@@ -91,7 +91,11 @@ def build_worker(settings: WorkerSettings, loglevel: str = "info") -> faust.Work
         return agency.level.value if agency else None
 
     sink = RedisSink(
-        aioredis.from_url(settings.redis_url),
+        aioredis.from_url(
+            settings.redis_url,
+            socket_timeout=settings.redis_timeout_s,
+            socket_connect_timeout=settings.redis_timeout_s,
+        ),
         settings.redis_prefix,
         level_of=level_of,
         target=settings.online_target,

@@ -5,14 +5,18 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import orjson
+
 from domain.calendar import WorkingCalendar
 from domain.lifecycle import Lifecycle, calendar_resume
+from schemas.enums import Status
 from schemas.registry import AgencyRegistry
 from stream_apps.book import PartitionBook
 from stream_apps.store import META_KEY, PartitionStore, Verdict
 from tests.factories import T0, event, lifecycle
 
 CALENDAR = WorkingCalendar()
+NOW = (T0 + timedelta(days=400)).timestamp()  # the wall clock: after every test event
 
 
 def store() -> PartitionStore:
@@ -36,7 +40,7 @@ def test_every_message_lands_in_exactly_one_count() -> None:
     s, b = store(), book()
     e1, e2, e3, e4 = lifecycle()
     messages = [raw(e1), raw(e3), raw(e1), b"not json", raw(e2), raw(e4), raw(e4)]
-    verdicts = [s.process(i, None, m, b)[0] for i, m in enumerate(messages)]
+    verdicts = [s.process(i, None, m, b, now=NOW)[0] for i, m in enumerate(messages)]
     assert verdicts == [
         Verdict.APPLIED,
         Verdict.PENDING,
@@ -52,30 +56,32 @@ def test_every_message_lands_in_exactly_one_count() -> None:
         "duplicates": 2,
         "pending": 0,
         "dead_lettered": 1,
+        "stuck_dossiers": 0,
+        "flagged_dossiers": 0,
     }
 
 
 def test_a_redelivered_message_is_skipped_and_not_counted_again() -> None:
     s, b = store(), book()
     e1, e2, *_ = lifecycle()
-    s.process(10, None, raw(e1), b)
-    s.process(11, None, raw(e2), b)
-    s.process(12, None, b"garbage", b)
+    s.process(10, None, raw(e1), b, now=NOW)
+    s.process(11, None, raw(e2), b, now=NOW)
+    s.process(12, None, b"garbage", b, now=NOW)
     before = s.counts()
     # The worker crashed after applying offsets 10-12 but before committing them.
-    assert s.process(10, None, raw(e1), b)[0] is Verdict.REDELIVERY
-    assert s.process(11, None, raw(e2), b)[0] is Verdict.REDELIVERY
-    assert s.process(12, None, b"garbage", b)[0] is Verdict.REDELIVERY
+    assert s.process(10, None, raw(e1), b, now=NOW)[0] is Verdict.REDELIVERY
+    assert s.process(11, None, raw(e2), b, now=NOW)[0] is Verdict.REDELIVERY
+    assert s.process(12, None, b"garbage", b, now=NOW)[0] is Verdict.REDELIVERY
     assert s.counts() == before
     # A genuinely new message with an old event is a duplicate, and is counted.
-    assert s.process(13, None, raw(e2), b)[0] is Verdict.DUPLICATE
+    assert s.process(13, None, raw(e2), b, now=NOW)[0] is Verdict.DUPLICATE
     assert s.counts()["duplicates"] == before["duplicates"] + 1
 
 
 def test_impossible_transitions_are_dead_lettered_with_the_original_bytes() -> None:
     s, b = store(), book()
     message = raw(event("resolved", dossier_id="Z"))
-    verdict, letters = s.process(0, b"Z", message, b)
+    verdict, letters = s.process(0, b"Z", message, b, now=NOW)
     assert verdict is Verdict.DEAD_LETTER
     assert letters[0].value == message and "impossible transition" in letters[0].reason
     assert conserved(s.counts())
@@ -88,11 +94,11 @@ def test_restoring_from_the_changelog_gives_the_same_states_counts_and_figures()
     for i in range(20):
         steps = ("accepted", "processing", "resolved") if i % 3 else ("accepted",)
         for ev in lifecycle(f"R{i}", steps=steps, gap=timedelta(days=i + 1)):
-            s.process(offset, None, raw(ev), b)
+            s.process(offset, None, raw(ev), b, now=NOW)
             offset += 1
         if i % 5 == 4:
             changelog += s.take_changes()  # a checkpoint every few dossiers
-    s.process(offset, None, b"junk", b)
+    s.process(offset, None, b"junk", b, now=NOW)
     changelog += s.take_changes()
     assert changelog[-1][0] == META_KEY
     restored = store()
@@ -112,6 +118,152 @@ def test_restoring_from_the_changelog_gives_the_same_states_counts_and_figures()
 
 def test_changes_are_taken_once() -> None:
     s, b = store(), book()
-    s.process(0, None, raw(event()), b)
+    s.process(0, None, raw(event()), b, now=NOW)
     assert len(s.take_changes()) == 2  # the dossier and the meta (event clock moved)
     assert s.take_changes() == []
+
+
+# -- no input stops the store ------------------------------------------------------------
+
+
+def test_an_event_the_calendar_cannot_judge_is_dead_lettered_and_the_next_one_applies() -> None:
+    narrow = PartitionStore(
+        0, Lifecycle(calendar_resume(WorkingCalendar(years=range(2025, 2026)))), None
+    )
+    b = PartitionBook(WorkingCalendar(years=range(2025, 2026)), second_supplement_late=True)
+    poison = event("accepted", dossier_id="P1", appointment_at="2031-06-02T17:00:00+07:00")
+    good = event("accepted", dossier_id="G1")
+    verdict, letters = narrow.process(0, None, raw(poison), b, now=NOW)
+    assert verdict is Verdict.DEAD_LETTER
+    assert "CalendarError" in letters[0].reason and letters[0].value == raw(poison)
+    assert narrow.records["P1"].state.received_at is None  # nothing of it was kept
+    assert narrow.process(1, None, raw(good), b, now=NOW)[0] is Verdict.APPLIED
+    assert b.snapshot("city", int(NOW)).open_now == 1
+    assert conserved(narrow.counts())
+
+
+def test_a_supplement_answered_before_it_was_asked_is_applied_at_the_later_time() -> None:
+    s, b = store(), book()
+    e1 = event("accepted")
+    e2 = event("supplement_requested", sequence=2, at=T0 + timedelta(days=2))
+    e3 = event("supplement_received", sequence=3, at=T0 + timedelta(days=1))
+    verdicts = [s.process(i, None, raw(e), b, now=NOW)[0] for i, e in enumerate((e1, e2, e3))]
+    assert verdicts == [Verdict.APPLIED] * 3
+    state = s.records[e1.dossier_id].state
+    assert state.paused_at is None and "time_clamped" in state.flags
+    assert s.counts()["flagged_dossiers"] == 1
+    assert s.feed_issues() == {"SO-YTE": {"stuck": {}, "flagged": {e1.dossier_id: "time_clamped"}}}
+
+
+def test_a_figures_failure_is_undone_and_dead_lettered() -> None:
+    class Broken(PartitionBook):
+        def move(self, before: Any, after: Any) -> None:
+            if after is not None and after.resolved_at is not None:
+                raise RuntimeError("figures broke")
+            super().move(before, after)
+
+    s, b = store(), Broken(CALENDAR, second_supplement_late=True)
+    e1, e2, e3, e4 = lifecycle()
+    for i, e in enumerate((e1, e2)):
+        s.process(i, None, raw(e), b, now=NOW)
+    verdict, letters = s.process(2, None, raw(e3), b, now=NOW)
+    assert verdict is Verdict.DEAD_LETTER and "RuntimeError: figures broke" in letters[0].reason
+    state = s.records[e1.dossier_id].state
+    assert state.last_seq == 2 and state.resolved_at is None
+    assert conserved(s.counts()) and s.counts()["dead_lettered"] == 1
+
+
+def test_an_invalid_event_with_a_readable_sequence_uses_it_up() -> None:
+    s, b = store(), book()
+    e1, e2, e3, _ = lifecycle()
+    bad = e2.model_dump(mode="json")
+    bad["status"] = 9  # processing with status 9: fails the contract
+    s.process(0, None, raw(e1), b, now=NOW)
+    assert s.process(1, None, raw(e3), b, now=NOW)[0] is Verdict.PENDING
+    assert s.counts()["stuck_dossiers"] == 1
+    verdict, letters = s.process(2, None, orjson.dumps(bad), b, now=NOW)
+    assert verdict is Verdict.DEAD_LETTER
+    assert "status" in letters[0].reason and "sequence 2" in letters[0].reason
+    assert "used up" in letters[0].reason
+    state = s.records[e1.dossier_id].state
+    assert state.last_seq == 3 and state.resolved_at == e3.occurred_at
+    assert s.counts() == {
+        "events_in": 3,
+        "applied": 2,
+        "duplicates": 0,
+        "pending": 0,
+        "dead_lettered": 1,
+        "stuck_dossiers": 0,
+        "flagged_dossiers": 0,
+    }
+
+
+def test_an_event_from_the_future_is_dead_lettered_and_does_not_move_the_event_clock() -> None:
+    s, b = store(), book()
+    e1 = event("accepted")
+    ahead = event("processing", sequence=2, at=T0 + timedelta(days=30))
+    s.process(0, None, raw(e1), b, now=e1.occurred_at.timestamp() + 60)
+    now = e1.occurred_at.timestamp() + 120
+    verdict, letters = s.process(1, None, raw(ahead), b, now=now)
+    assert verdict is Verdict.DEAD_LETTER and letters[0].reason.startswith("future:")
+    assert s.meta.max_event_time == e1.occurred_at.timestamp()
+    # Within the tolerance, an event slightly ahead of the wall clock is fine.
+    close = event("processing", sequence=3, at=T0 + timedelta(minutes=4))
+    assert s.process(2, None, raw(close), b, now=e1.occurred_at.timestamp())[0] is (Verdict.APPLIED)
+
+
+def test_a_duplicate_or_a_rejected_event_does_not_move_the_event_clock() -> None:
+    s, b = store(), book()
+    e1 = event("accepted")
+    s.process(0, None, raw(e1), b, now=NOW)
+    late_reject = event("returned", sequence=2, at=T0 + timedelta(days=5))
+    s.process(1, None, raw(late_reject), b, now=NOW)
+    assert s.meta.max_event_time == e1.occurred_at.timestamp()
+
+
+def test_a_gap_never_filled_is_released_after_the_timeout_and_flagged() -> None:
+    s, b = store(), book()
+    e1, _, e3, e4 = lifecycle()
+    clock = T0.timestamp()
+    s.process(0, None, raw(e1), b, now=NOW, clock=clock)
+    s.process(1, None, raw(e3), b, now=NOW, clock=clock + 10)
+    s.process(2, None, raw(e4), b, now=NOW, clock=clock + 20)
+    assert s.counts()["pending"] == 2 and s.counts()["stuck_dossiers"] == 1
+    assert s.feed_issues()["SO-YTE"]["stuck"] == {e1.dossier_id: clock + 10}
+    assert s.release_gaps(clock + 3600, 3600.0, b) == []  # not yet: 3590 s waiting
+    assert s.records[e1.dossier_id].state.last_seq == 1
+    s.release_gaps(clock + 3610, 3600.0, b)
+    state = s.records[e1.dossier_id].state
+    assert state.last_seq == 4 and state.status is Status.RETURNED
+    assert s.counts()["pending"] == 0 and s.counts()["applied"] == 3
+    assert s.feed_issues() == {"SO-YTE": {"stuck": {}, "flagged": {e1.dossier_id: "gap_released"}}}
+    assert conserved(s.counts())
+
+
+def test_conflicting_events_are_dead_lettered_as_conflicts() -> None:
+    s, b = store(), book()
+    e1 = event("accepted")
+    other_agency = event("accepted", agency={"code": "SO-TP", "level": "city"})
+    same_seq_other_content = event("processing", sequence=2)
+    s.process(0, None, raw(e1), b, now=NOW)
+    s.process(1, None, raw(event("processing", sequence=2)), b, now=NOW)
+    for i, message in enumerate((other_agency, same_seq_other_content), start=2):
+        verdict, letters = s.process(i, None, raw(message), b, now=NOW)
+        assert verdict is Verdict.DEAD_LETTER and letters[0].reason.startswith("conflict")
+    assert s.counts()["dead_lettered"] == 2 and s.counts()["duplicates"] == 0
+
+
+def test_new_state_fields_survive_the_changelog() -> None:
+    s, b = store(), book()
+    e1, _, e3, _ = lifecycle()
+    bad = lifecycle()[3].model_dump(mode="json")
+    bad["status"] = 1
+    s.process(0, None, raw(e1), b, now=NOW, clock=5.0)
+    s.process(1, None, raw(e3), b, now=NOW, clock=6.0)
+    s.process(2, None, orjson.dumps(bad), b, now=NOW, clock=7.0)  # void at sequence 4
+    restored = store()
+    restored.restore(s.take_changes())
+    state = restored.records[e1.dossier_id].state
+    assert state == s.records[e1.dossier_id].state
+    assert restored.records[e1.dossier_id].waiting_since == 6.0
+    assert restored.counts() == s.counts() and restored.stuck == {e1.dossier_id: 6.0}

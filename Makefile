@@ -3,16 +3,23 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+# ajv for the JSON Schema parity test; npm ci empties node_modules, so the stamp goes with it.
+JS_DIR := tests/js
+JS_STAMP := $(JS_DIR)/node_modules/.installed-$(shell cat $(JS_DIR)/package-lock.json | sha1sum | cut -c1-12)
 
 .PHONY: setup demo test lint unit services-up services-down bench crash-test clean
 
-setup: $(STAMP)
+setup: $(STAMP) $(JS_STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	rm -f $(VENV)/.installed-* && touch $@
+
+$(JS_STAMP): $(JS_DIR)/package.json $(JS_DIR)/package-lock.json
+	npm ci --prefix $(JS_DIR) --no-audit --no-fund --silent
+	touch $@
 
 demo: setup
 	$(BIN)/dossier-stream demo

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -127,7 +129,13 @@ class DossierEvent(BaseModel):
     )
 
     schema_version: Literal[1] = Field(1, description="version of this contract")
-    event_id: UUID = Field(description="unique id of this event (a UUID); duplicates are ignored")
+    event_id: UUID = Field(
+        description=(
+            "unique id of this event (a UUID). A resend (same dossier, same sequence, same "
+            "event_id and content; emitted_at may differ) is ignored; the same sequence with "
+            "another event_id or other content is dead-lettered as a conflict"
+        )
+    )
     dossier_id: str = Field(
         min_length=1,
         max_length=64,
@@ -236,6 +244,157 @@ def parse_event(data: bytes | str | dict[str, Any], registry: Any = None) -> Dos
         raise EventValidationError.from_pydantic(exc) from None
 
 
+# -- the JSON Schema for non-Python systems -----------------------------------------------
+#
+# pydantic renders the fields; the rules of the validators above are added here, derived from
+# the same tables, so that a JSON Schema 2020-12 validator accepts what `parse_event` accepts
+# (tests/unit/schemas/test_jsonschema_parity.py holds the two together). Patterns are written
+# for both Python's `re` and ECMAScript: explicit character classes instead of `\d` and `\s`,
+# whose meanings differ (`[\s\S]` is any character in both), and `$(?!\n)` as the end, since
+# Python's `$` also matches before a final newline.
+
+# Fields required on one event type (the checks in `DossierEvent._consistent`).
+_REQUIRED_ON: dict[EventType, tuple[str, ...]] = {
+    EventType.ACCEPTED: ("time_limit", "appointment_at"),
+    EventType.APOLOGY_ISSUED: ("apology_appointment_at",),
+}
+# Fields allowed on one event type only.
+_ONLY_ON: dict[str, EventType] = {"apology_appointment_at": EventType.APOLOGY_ISSUED}
+# `TimeLimit._hours_in_range` and `DossierEvent._plausible_time`.
+_MAX_HOURS = 2000
+_YEAR = "(?:20[0-9]{2}|2100)"  # 2000-2100, the year as written (before any UTC conversion)
+
+_END = r"$(?!\n)"
+# What `str_strip_whitespace` strips from both ends of a text: Unicode White_Space (Python's
+# `str.isspace` adds U+001C-U+001F, ECMAScript's `\s` adds U+FEFF; neither is stripped).
+_WS_CHARS = r"\u0009-\u000D\u0020\u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000"
+_WS = f"[{_WS_CHARS}]"
+_NOT_WS = f"[^{_WS_CHARS}]"
+_DATE_TIME = (
+    f"^{_YEAR}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])[Tt]"
+    "(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:[.][0-9]+)?"
+    f"(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9]){_END}"
+)
+_UUID = f"^[0-9A-Fa-f]{{8}}(?:-[0-9A-Fa-f]{{4}}){{3}}-[0-9A-Fa-f]{{12}}{_END}"
+# A pydantic pattern of the shape ^[first][rest]*$ (identifiers and codes).
+_ID_PATTERN = re.compile(r"\^(\[[^\]]+\])(\[[^\]]+\])\*\$")
+
+
+def _string_branch(prop: dict[str, Any]) -> dict[str, Any] | None:
+    """The part of a rendered property that describes its string form, if it has one."""
+    if prop.get("type") == "string":
+        return prop
+    for branch in prop.get("anyOf", ()):
+        if branch.get("type") == "string":
+            return branch
+    return None
+
+
+def _stripped(first: str, rest: str, max_length: int) -> str:
+    """A pattern for `first rest{0,max_length-1}` with any stripped whitespace around it."""
+    return f"^{_WS}*{first}{rest}{{0,{max_length - 1}}}{_WS}*{_END}"
+
+
+def _tighten_string(prop: dict[str, Any]) -> None:
+    """Add to one rendered string what pydantic checks beyond its JSON Schema rendering."""
+    fmt = prop.get("format")
+    if fmt == "date-time":
+        # RFC 3339 with an offset and a year of 2000-2100; pydantic would also take other
+        # spellings (a space for the T, no seconds, +0700, Unix times), the contract does not.
+        prop["pattern"] = _DATE_TIME
+    elif fmt == "uuid":
+        # The hyphenated form only (pydantic also takes 32 hex digits, {braces}, urn:uuid:).
+        prop["pattern"] = _UUID
+    elif "pattern" in prop:
+        # Identifiers and codes: the length and the pattern apply after stripping whitespace.
+        shape = _ID_PATTERN.fullmatch(prop["pattern"])
+        if shape is None or "maxLength" not in prop:
+            raise ValueError(f"no JSON Schema form for the pattern {prop['pattern']!r}")
+        prop["pattern"] = _stripped(shape.group(1), shape.group(2), prop.pop("maxLength"))
+    elif "maxLength" in prop and prop.get("minLength", 0) >= 1:
+        # Free text of 1..maxLength characters once stripped: not blank.
+        max_length = prop.pop("maxLength")
+        inner = f"(?:[\\s\\S]{{0,{max_length - 2}}}{_NOT_WS})?" if max_length > 1 else ""
+        prop["pattern"] = f"^{_WS}*{_NOT_WS}{inner}{_WS}*{_END}"
+
+
+def _tighten_properties(schema: dict[str, Any]) -> None:
+    for prop in schema.get("properties", {}).values():
+        branch = _string_branch(prop)
+        if branch is not None:
+            _tighten_string(branch)
+
+
+def _values(values: list[Any]) -> dict[str, Any]:
+    return {"const": values[0]} if len(values) == 1 else {"enum": values}
+
+
+def _when(field: str, values: list[Any], then: dict[str, Any]) -> dict[str, Any]:
+    """`if` the field is present with one of the values `then` the subschema applies."""
+    return {"if": {"properties": {field: _values(values)}, "required": [field]}, "then": then}
+
+
+def _when_type(types: Iterable[EventType], then: dict[str, Any]) -> dict[str, Any]:
+    chosen = set(types)
+    return _when("event_type", [t.value for t in EventType if t in chosen], then)
+
+
+def _present(*fields: str) -> dict[str, Any]:
+    """The fields are there and not null."""
+    return {
+        "required": list(fields),
+        "properties": {f: {"not": {"type": "null"}} for f in fields},
+    }
+
+
+def _absent(field: str) -> dict[str, Any]:
+    """The field is missing or null."""
+    return {"properties": {field: {"type": "null"}}}
+
+
+def _cross_field_rules() -> list[dict[str, Any]]:
+    """The checks of `DossierEvent._consistent` that JSON Schema can express."""
+    rules: list[dict[str, Any]] = []
+    by_allowed: dict[frozenset[Status], list[EventType]] = {}
+    for event_type in EventType:
+        by_allowed.setdefault(ALLOWED_STATUS[event_type], []).append(event_type)
+    for allowed, types in by_allowed.items():
+        status = _values([int(s) for s in sorted(allowed)])
+        rules.append(_when_type(types, {"properties": {"status": status}}))
+    online = _when("channel", [Channel.ONLINE.value], _present("online_mode"))
+    rules.append({**online, "else": _absent("online_mode")})
+    for event_type, fields in _REQUIRED_ON.items():
+        rules.append(_when_type([event_type], _present(*fields)))
+    for field, only in _ONLY_ON.items():
+        rules.append(_when_type([t for t in EventType if t is not only], _absent(field)))
+    for event_type, actions in CLOCK_REQUIRED.items():
+        clock = _values([a.value for a in ClockAction if a in actions])
+        rules.append(
+            _when_type([event_type], {"required": ["clock"], "properties": {"clock": clock}})
+        )
+    rules.append(_when_type([t for t in EventType if t not in CLOCK_REQUIRED], _absent("clock")))
+    rules.append(_when_type(REASON_REQUIRED, _present("reason")))
+    return rules
+
+
 def event_json_schema() -> dict[str, Any]:
     """The JSON Schema of the contract, as committed for non-Python agency systems."""
-    return DossierEvent.model_json_schema(mode="validation")
+    schema = DossierEvent.model_json_schema(mode="validation")
+    _tighten_properties(schema)
+    for definition in schema.get("$defs", {}).values():
+        _tighten_properties(definition)
+    hours = _when(
+        "unit",
+        [TimeUnit.HOURS.value],
+        {"properties": {"value": {"type": "integer", "maximum": _MAX_HOURS}}},
+    )
+    schema["$defs"]["TimeLimit"]["allOf"] = [hours]
+    schema["allOf"] = _cross_field_rules()
+    schema["$comment"] = (
+        "Generated from schemas/events.py by `dossier-stream schema export`; do not edit. "
+        "Not checked here (docs/event-contract.md): the agency registry, emitted_at not more "
+        "than 5 minutes before occurred_at, appointment_at not before occurred_at, and the "
+        "worker's per-dossier rules. Patterns end with $(?!\\n) so that Python's re, whose $ "
+        "also matches before a final newline, ends where ECMAScript's does."
+    )
+    return schema

@@ -3,8 +3,10 @@
 The workload comes from the simulator with duplicates and out-of-order events mixed in,
 plus undecodable messages; supplement pauses, late resolutions and dossiers that become
 overdue with no event of their own (their due instant passes before the clock) are part
-of it. The truth comes from tests/reference.py, which shares no code with the worker's
-figures.
+of it. The simulator's own truth (producers/truth.py, producers/simulator.py) computes its
+deadlines with the worker's calendar, domain.calendar.WorkingCalendar, so it is not the
+judge here: the truth comes from tests/reference.py, which imports nothing from domain/,
+stream_apps/ or producers/ and states the calendar, lifecycle and figure rules itself.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from domain.calendar import VN_TZ
+from domain.calendar import VN_TZ, WorkingCalendar
 from domain.figures import (
     CITY,
     COUNT_METRICS,
@@ -29,15 +29,9 @@ from domain.figures import (
 from domain.lifecycle import ChannelKind, DossierState, Lifecycle, calendar_resume
 from schemas.events import DossierEvent
 from tests.factories import T0, event
-from tests.reference import (
-    default_calendar,
-    final_states,
-    reference_series,
-    reference_snapshots,
-    window_starts,
-)
+from tests.reference import reference_series, reference_snapshots, window_starts
 
-CAL = default_calendar()
+CAL = WorkingCalendar()
 LIFE = Lifecycle(calendar_resume(CAL))
 SCOPES = ("agency:SO-YTE", "level:city", "field:health", CITY)
 
@@ -464,8 +458,25 @@ CLOCKS = [
 ]
 
 
-def random_lifecycle(rng: random.Random, n: int) -> list[DossierEvent]:
-    """One dossier's events: intake, a middle of pauses, fees and transfers, an ending."""
+def stray_moves(rng: random.Random) -> list[tuple[str, dict[str, Any]]]:
+    """Transfers (half of them to another agency) and apology slips, carrying any status
+    the contract allows them (2, 4, 5 or 6): the dossier's status must not follow it."""
+    moves: list[tuple[str, dict[str, Any]]] = []
+    for _ in range(rng.randint(0, 2)):
+        kind = rng.choice(["transferred", "apology_issued"])
+        extra: dict[str, Any] = {"status": rng.choice([2, 4, 5, 6])}
+        if kind == "transferred" and rng.random() < 0.5:
+            extra["move_to"] = rng.choice(AGENCIES)
+        moves.append((kind, extra))
+    return moves
+
+
+def random_lifecycle(rng: random.Random, n: int, *, stray: bool = False) -> list[DossierEvent]:
+    """One dossier's events: intake, a middle of pauses, fees and transfers, an ending.
+
+    `stray` adds `stray_moves` in every open status (2, 4, 5, 6) and desks whose clocks run
+    up to 6 hours behind the dossier's latest event.
+    """
     agency, level = rng.choice(AGENCIES)
     channel, mode = rng.choice(MODES)
     common = {
@@ -489,13 +500,20 @@ def random_lifecycle(rng: random.Random, n: int) -> list[DossierEvent]:
         value = rng.randint(4, 40) if unit == "hours" else rng.randint(1, 12)
         ahead = timedelta(hours=value) if unit == "hours" else timedelta(days=value)
         steps.append(("accepted", {"time_limit": {"value": value, "unit": unit}, "ahead": ahead}))
+        if stray:
+            steps += stray_moves(rng)
         for _ in range(rng.randint(0, 3)):
             kind = rng.choice(["processing", "transferred", "apology_issued", "supplement", "fee"])
             if kind == "supplement":
                 steps.append(("supplement_requested", {}))
+                if stray:
+                    steps += stray_moves(rng)
                 steps.append(("supplement_received", {"clock": rng.choice(["resume", "restart"])}))
             elif kind == "fee":
-                steps += [("fee_requested", {}), ("fee_paid", {})]
+                steps.append(("fee_requested", {}))
+                if stray:
+                    steps += stray_moves(rng)
+                steps.append(("fee_paid", {}))
             else:
                 steps.append((kind, {}))
         ending = rng.choice(
@@ -503,6 +521,8 @@ def random_lifecycle(rng: random.Random, n: int) -> list[DossierEvent]:
         )
         if ending == "paused":
             steps.append(("supplement_requested", {}))
+            if stray:
+                steps += stray_moves(rng)
             if rng.random() < 0.5:
                 steps.append(("withdrawn", {}))
         elif ending == "returned":
@@ -511,12 +531,18 @@ def random_lifecycle(rng: random.Random, n: int) -> list[DossierEvent]:
             steps.append((ending, {}))
     events = []
     for seq, (step, extra) in enumerate(steps, start=1):
-        kw = dict(common)
         ahead = extra.pop("ahead", None)
+        move = extra.pop("move_to", None)
+        if move is not None:  # this event and the later ones name the new agency
+            common["agency"] = {"code": move[0], "level": move[1]}
+        kw = dict(common)
         if ahead is not None:
             kw["appointment_at"] = (at + ahead).isoformat()
         kw.update(extra)
-        events.append(event(step, sequence=seq, at=at, **kw))
+        when = at
+        if stray and seq > 1 and rng.random() < 0.1:
+            when = at - timedelta(seconds=rng.randint(60, 6 * 3600))  # a desk clock behind
+        events.append(event(step, sequence=seq, at=when, **kw))
         at += timedelta(
             seconds=rng.choice(
                 [rng.randint(1, 3600), rng.randint(3600, 86400), rng.randint(86400, 12 * 86400)]
@@ -525,10 +551,12 @@ def random_lifecycle(rng: random.Random, n: int) -> list[DossierEvent]:
     return events
 
 
-def random_events(seed: int, dossiers: int) -> tuple[list[DossierEvent], list[DossierEvent]]:
+def random_events(
+    seed: int, dossiers: int, *, stray: bool = False
+) -> tuple[list[DossierEvent], list[DossierEvent]]:
     """(events in a delivery order with duplicates and local reordering, events in time order)."""
     rng = random.Random(seed)
-    clean = [e for n in range(dossiers) for e in random_lifecycle(rng, n)]
+    clean = [e for n in range(dossiers) for e in random_lifecycle(rng, n, stray=stray)]
     clean.sort(key=lambda e: e.occurred_at)
     delivered = list(clean)
     for _ in range(len(clean) // 10):
@@ -542,6 +570,11 @@ def random_events(seed: int, dossiers: int) -> tuple[list[DossierEvent], list[Do
 @pytest.fixture(scope="module")
 def generated() -> tuple[list[DossierEvent], list[DossierEvent]]:
     return random_events(seed=2025, dossiers=300)
+
+
+@pytest.fixture(scope="module")
+def generated_stray() -> tuple[list[DossierEvent], list[DossierEvent]]:
+    return random_events(seed=766, dossiers=300, stray=True)
 
 
 def test_the_book_equals_the_reference_at_every_clock(
@@ -560,6 +593,25 @@ def test_the_book_equals_the_reference_at_every_clock(
         assert sorted(expected) == book.scopes()
         assert hashes(book, t) == expected
         assert series_hashes(book, t) == reference_series(delivered, t)
+
+
+def test_the_book_equals_the_reference_with_transfers_apologies_and_clocks_behind(
+    generated_stray: tuple[list[DossierEvent], list[DossierEvent]],
+) -> None:
+    """Transfers and apology slips never change the status, whatever status they carry; a
+    transfer moves the dossier's every figure to its new agency; late desk clocks clamp."""
+    delivered, _ = generated_stray
+    kinds = {e.event_type.value for e in delivered}
+    assert {"transferred", "apology_issued", "supplement_received", "fee_paid"} <= kinds
+    book, _ = book_of(delivered)
+    for t in CLOCKS:
+        expected = reference_snapshots(delivered, t)
+        got = hashes(book, t)
+        empty = FigureBook().snapshot(CITY, t).to_redis_hash()
+        # A scope every dossier has left (transferred away) keeps only zero figures.
+        assert {s: h for s, h in got.items() if s in expected or h != empty} == expected
+        series = reference_series(delivered, t)
+        assert {s: h for s, h in series_hashes(book, t).items() if s in series} == series
 
 
 def test_the_book_equals_the_reference_when_fed_live(
@@ -588,7 +640,7 @@ def test_the_reference_ignores_duplicates_and_order(
 ) -> None:
     delivered, clean = generated
     assert reference_snapshots(delivered, CLOCKS[5]) == reference_snapshots(clean, CLOCKS[5])
-    states = final_states(clean)
+    _, states = book_of(clean)
     assert sum(1 for s in states.values() if s.pending) == 0
 
 

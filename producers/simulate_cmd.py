@@ -8,9 +8,10 @@ dossiers a quarter, about 67% online, CA-TP and five departments above 80%, abou
 overdue. `--speed max` backfills as fast as it can, `realtime` waits for each event's
 time, a number runs the simulated clock that many times faster. When it ends it prints
 the true figures of what it generated (the truth the worker must show). Without
-`--start`, `--speed max` simulates the `--days` days that end at today's 00:00 (Vietnam
-time), so the history reaches up to now; other speeds start at today's 00:00. The same
-`--seed` and `--start` give the same events, byte for byte.
+`--start`, the simulated `--days` days end at today's 00:00 (Vietnam time), so the history
+reaches up to now and no event is dated in the future (the worker dead-letters those);
+`realtime` starts at today's 00:00 and sends each event at its time. The same `--seed`
+and `--start` give the same events, byte for byte.
 """
 
 from __future__ import annotations
@@ -71,8 +72,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         type=_date_arg,
         default=None,
         metavar="DATE",
-        help="first simulated day, ISO date (default: with --speed max, DAYS days before "
-        "today in Vietnam; otherwise today)",
+        help="first simulated day, ISO date (default: DAYS days before today in Vietnam; "
+        "with --speed realtime, today)",
     )
     when.add_argument(
         "--days", type=_positive_int, default=91, help="simulated days (default 91, a quarter)"
@@ -289,8 +290,10 @@ def _make_pacer(speed: float | None, config: SimulationConfig, now: datetime) ->
 
 
 def _default_start(speed: float | None, days: int, now: datetime) -> date:
+    # Only a realtime run may start today: a faster one would date its events ahead of
+    # the wall clock, and the worker dead-letters events from the future.
     today = now.astimezone(UTC7).date()
-    return today - timedelta(days=days) if speed is None else today
+    return today if speed == 1.0 else today - timedelta(days=days)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -103,6 +103,11 @@ class TimeLimit(BaseModel):
     model_config = _STRICT
 
     value: int = Field(ge=1, le=3650, description="amount of the time limit")
+
+    @field_validator("value", mode="before")
+    @classmethod
+    def _integer(cls, value: Any) -> Any:
+        return _json_integer(value)
     unit: TimeUnit = Field(description="working_days, calendar_days or hours")
 
     @model_validator(mode="after")
@@ -143,7 +148,9 @@ class DossierEvent(BaseModel):
         description="the dossier's id (mã hồ sơ), unique across agencies",
     )
     sequence: int = Field(
-        ge=1, le=100_000, description="per-dossier sequence number: 1, 2, 3... in order of change"
+        ge=1,
+        le=100_000,
+        description="per-dossier sequence number: 1, 2, 3... in order of change",
     )
     event_type: EventType = Field(description="what happened")
     status: Status = Field(description="national status code after the event (1-10)")
@@ -169,6 +176,11 @@ class DossierEvent(BaseModel):
         None,
         description="new date of an apology slip (phiếu xin lỗi); kept apart from appointment_at",
     )
+
+    @field_validator("schema_version", "sequence", "status", mode="before")
+    @classmethod
+    def _integers(cls, value: Any) -> Any:
+        return _json_integer(value)
 
     @field_validator("occurred_at", "emitted_at", "appointment_at", "apology_appointment_at")
     @classmethod
@@ -226,6 +238,13 @@ class DossierEvent(BaseModel):
         if self.emitted_at < self.occurred_at - CLOCK_SKEW:
             raise _field_error("emitted_at", "must not be before occurred_at")
         return self
+
+
+def _json_integer(value: Any) -> Any:
+    """Integers must be JSON numbers: "5" and true are refused, as the JSON Schema does."""
+    if isinstance(value, str | bool):
+        raise ValueError("must be a JSON integer, not a string or a boolean")
+    return value
 
 
 def _field_error(field: str, message: str) -> ValueError:

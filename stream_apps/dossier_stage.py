@@ -60,6 +60,7 @@ class PartitionFigures(Protocol):
 
 FiguresFactory = Callable[[int], PartitionFigures]
 
+DEAD_LETTER_MAX_BYTES = 256 * 1024  # larger dead letters keep their first bytes only
 FEED_CAP = 1000  # most stuck (and flagged) dossiers listed per agency and partition
 
 
@@ -247,17 +248,23 @@ class DossierStage(Service):
     def _letter(
         self, letter: DeadLetter, partition: int, topic: str | None = None
     ) -> tuple[bytes | None, bytes, list[Header]]:
-        """A dead letter as a record: the original bytes, with why and where from."""
-        return (
-            letter.key,
-            letter.value,
-            [
-                ("reason", letter.reason.encode("utf-8")),
-                ("source-topic", (topic or self.settings.events_topic).encode()),
-                ("source-partition", str(partition).encode()),
-                ("source-offset", str(letter.offset).encode()),
-            ],
-        )
+        """A dead letter as a record: the original bytes, with why and where from.
+
+        A value larger than `DEAD_LETTER_MAX_BYTES` is cut to that size (header
+        `truncated-from` gives its length), so one huge message cannot block the topic.
+        """
+        headers = [
+            ("reason", letter.reason.encode("utf-8")[:4096]),
+            ("source-topic", (topic or self.settings.events_topic).encode()),
+            ("source-partition", str(partition).encode()),
+            ("source-offset", str(letter.offset).encode()),
+        ]
+        value = letter.value
+        if len(value) > DEAD_LETTER_MAX_BYTES:
+            headers.append(("truncated-from", str(len(value)).encode()))
+            value = value[:DEAD_LETTER_MAX_BYTES]
+        key = letter.key[:1024] if letter.key is not None else None
+        return (key, value, headers)
 
     async def _checkpoint(self, offsets: dict[TopicPartition, int] | None = None) -> None:
         """Changelog first, acknowledged; then the input offsets."""

@@ -11,8 +11,10 @@ validating, applying or computing its figure facts leaves the record as it was a
 sends the message to the dead letters with the error as its reason. An invalid message
 whose dossier id and sequence can still be read uses up that sequence (so the dossier's
 later events apply); one dated more than `future_tolerance_s` ahead of the wall clock is
-treated the same way. A gap in a dossier's sequences that stays open for
-`gap_timeout_s` of the figures' clock is released (`release_gaps`).
+treated the same way. A message whose key is not its dossier id is dead-lettered as
+misrouted (in the wrong partition it would split its dossier in two). A gap in a
+dossier's sequences that stays open for `gap_timeout_s` of the figures' clock is
+released (`release_gaps`).
 
 Every record is an absolute state, written to a compacted changelog topic partition
 that matches the input partition; after a restart the store is read back from it and
@@ -205,6 +207,17 @@ class PartitionStore:
             return self._unusable(
                 offset, key, value, f"invalid event: {exc}", readable_ident(value), figures, clock
             )
+        if key != event.dossier_id.encode():
+            # In another partition than its dossier's other events, it would split the
+            # dossier in two: it cannot be applied here, and must not use up a sequence.
+            reason = (
+                f"misrouted: the message key {key[:80]!r} is not the dossier id "
+                f"{event.dossier_id!r} (events are keyed by dossier id)"
+                if key is not None
+                else f"misrouted: the message has no key (events are keyed by dossier id "
+                f"{event.dossier_id!r})"
+            )
+            return self._unusable(offset, key, value, reason, None, figures, clock)
         ahead = event.occurred_at.timestamp() - now
         if ahead > self.future_tolerance_s:
             reason = (

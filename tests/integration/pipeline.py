@@ -40,12 +40,24 @@ def simulate(path: Path, *args: str) -> list[bytes]:
 def publish_raw(bootstrap: str, topic: str, lines: list[bytes], keys: list[bytes | None]) -> None:
     """Send the exact bytes, keyed, as an agency system would (no validation on the way)."""
     producer = KafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", linger_ms=20, batch_size=256 * 1024
+        bootstrap_servers=bootstrap,
+        acks="all",
+        linger_ms=20,
+        batch_size=256 * 1024,
+        max_request_size=2 * 1024 * 1024,
     )
+    futures = []
     for key, line in zip(keys, lines, strict=True):
-        producer.send(topic, key=key, value=line)
+        if len(line) > 256 * 1024:  # alone in its batch, so the batch fits the broker's limit
+            producer.flush(60)
+            futures.append(producer.send(topic, key=key, value=line))
+            producer.flush(60)
+        else:
+            futures.append(producer.send(topic, key=key, value=line))
     producer.flush(60)
     producer.close()
+    for future in futures:
+        future.get(0)  # raises if the broker refused a record: nothing is lost silently
 
 
 def events_of(lines: list[bytes]) -> list[DossierEvent]:
@@ -85,3 +97,33 @@ def first_difference(expected: dict, got: dict) -> str:
 
 def meta(client: redis.Redis, prefix: str) -> dict[str, str]:
     return read_hash(client, meta_key(prefix))
+
+
+def dead_letters(bootstrap: str, topic: str, expected: int, timeout_s: float = 60) -> list:
+    """Read the dead-letter topic from the start until `expected` records (or the timeout)."""
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=2000,
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+    )
+    out: list = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(out) < expected and time.monotonic() < deadline:
+            out.extend(consumer)
+    finally:
+        consumer.close()
+    return out
+
+
+def header(record, name: str) -> str:  # type: ignore[no-untyped-def]
+    """A header of a consumed record as text ("" when absent)."""
+    for key, value in record.headers or ():
+        if key == name:
+            return bytes(value).decode("utf-8", "replace")
+    return ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -68,6 +69,11 @@ class WorkerProcess:
         assert self.proc is not None
         os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(10)
+
+    def health(self) -> dict:
+        """The worker's /health document."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=5) as r:
+            return dict(json.loads(r.read()))
 
     def log_tail(self, lines: int = 40) -> str:
         try:

@@ -34,7 +34,14 @@ def test_every_window_is_documented(window: str) -> None:
         serving.below_target_key("ds:v1"),
         serving.meta_key("ds:v1"),
         serving.updates_channel("ds:v1"),
+        serving.stuck_key("ds:v1", "{agency}"),
+        serving.flagged_key("ds:v1", "{agency}"),
     ],
 )
 def test_every_key_pattern_is_documented(key: str) -> None:
     assert f"`{key}`" in CONTRACT
+
+
+@pytest.mark.parametrize("name", list(serving.WorkerMeta.model_fields))
+def test_every_meta_field_is_documented(name: str) -> None:
+    assert f"`{name}`" in CONTRACT

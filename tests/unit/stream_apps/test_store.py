@@ -27,6 +27,10 @@ def book() -> PartitionBook:
     return PartitionBook(CALENDAR, second_supplement_late=True)
 
 
+def key(ev: Any) -> bytes:
+    return str(ev.dossier_id).encode()
+
+
 def raw(ev: Any) -> bytes:
     return ev.model_dump_json().encode()
 
@@ -40,7 +44,8 @@ def test_every_message_lands_in_exactly_one_count() -> None:
     s, b = store(), book()
     e1, e2, e3, e4 = lifecycle()
     messages = [raw(e1), raw(e3), raw(e1), b"not json", raw(e2), raw(e4), raw(e4)]
-    verdicts = [s.process(i, None, m, b, now=NOW)[0] for i, m in enumerate(messages)]
+    k = key(e1)
+    verdicts = [s.process(i, k, m, b, now=NOW)[0] for i, m in enumerate(messages)]
     assert verdicts == [
         Verdict.APPLIED,
         Verdict.PENDING,
@@ -64,17 +69,17 @@ def test_every_message_lands_in_exactly_one_count() -> None:
 def test_a_redelivered_message_is_skipped_and_not_counted_again() -> None:
     s, b = store(), book()
     e1, e2, *_ = lifecycle()
-    s.process(10, None, raw(e1), b, now=NOW)
-    s.process(11, None, raw(e2), b, now=NOW)
+    s.process(10, key(e1), raw(e1), b, now=NOW)
+    s.process(11, key(e2), raw(e2), b, now=NOW)
     s.process(12, None, b"garbage", b, now=NOW)
     before = s.counts()
     # The worker crashed after applying offsets 10-12 but before committing them.
-    assert s.process(10, None, raw(e1), b, now=NOW)[0] is Verdict.REDELIVERY
-    assert s.process(11, None, raw(e2), b, now=NOW)[0] is Verdict.REDELIVERY
+    assert s.process(10, key(e1), raw(e1), b, now=NOW)[0] is Verdict.REDELIVERY
+    assert s.process(11, key(e2), raw(e2), b, now=NOW)[0] is Verdict.REDELIVERY
     assert s.process(12, None, b"garbage", b, now=NOW)[0] is Verdict.REDELIVERY
     assert s.counts() == before
     # A genuinely new message with an old event is a duplicate, and is counted.
-    assert s.process(13, None, raw(e2), b, now=NOW)[0] is Verdict.DUPLICATE
+    assert s.process(13, key(e2), raw(e2), b, now=NOW)[0] is Verdict.DUPLICATE
     assert s.counts()["duplicates"] == before["duplicates"] + 1
 
 
@@ -94,7 +99,7 @@ def test_restoring_from_the_changelog_gives_the_same_states_counts_and_figures()
     for i in range(20):
         steps = ("accepted", "processing", "resolved") if i % 3 else ("accepted",)
         for ev in lifecycle(f"R{i}", steps=steps, gap=timedelta(days=i + 1)):
-            s.process(offset, None, raw(ev), b, now=NOW)
+            s.process(offset, key(ev), raw(ev), b, now=NOW)
             offset += 1
         if i % 5 == 4:
             changelog += s.take_changes()  # a checkpoint every few dossiers
@@ -118,7 +123,7 @@ def test_restoring_from_the_changelog_gives_the_same_states_counts_and_figures()
 
 def test_changes_are_taken_once() -> None:
     s, b = store(), book()
-    s.process(0, None, raw(event()), b, now=NOW)
+    s.process(0, key(event()), raw(event()), b, now=NOW)
     assert len(s.take_changes()) == 2  # the dossier and the meta (event clock moved)
     assert s.take_changes() == []
 
@@ -133,11 +138,11 @@ def test_an_event_the_calendar_cannot_judge_is_dead_lettered_and_the_next_one_ap
     b = PartitionBook(WorkingCalendar(years=range(2025, 2026)), second_supplement_late=True)
     poison = event("accepted", dossier_id="P1", appointment_at="2031-06-02T17:00:00+07:00")
     good = event("accepted", dossier_id="G1")
-    verdict, letters = narrow.process(0, None, raw(poison), b, now=NOW)
+    verdict, letters = narrow.process(0, key(poison), raw(poison), b, now=NOW)
     assert verdict is Verdict.DEAD_LETTER
     assert "CalendarError" in letters[0].reason and letters[0].value == raw(poison)
     assert narrow.records["P1"].state.received_at is None  # nothing of it was kept
-    assert narrow.process(1, None, raw(good), b, now=NOW)[0] is Verdict.APPLIED
+    assert narrow.process(1, key(good), raw(good), b, now=NOW)[0] is Verdict.APPLIED
     assert b.snapshot("city", int(NOW)).open_now == 1
     assert conserved(narrow.counts())
 
@@ -147,7 +152,7 @@ def test_a_supplement_answered_before_it_was_asked_is_applied_at_the_later_time(
     e1 = event("accepted")
     e2 = event("supplement_requested", sequence=2, at=T0 + timedelta(days=2))
     e3 = event("supplement_received", sequence=3, at=T0 + timedelta(days=1))
-    verdicts = [s.process(i, None, raw(e), b, now=NOW)[0] for i, e in enumerate((e1, e2, e3))]
+    verdicts = [s.process(i, key(e), raw(e), b, now=NOW)[0] for i, e in enumerate((e1, e2, e3))]
     assert verdicts == [Verdict.APPLIED] * 3
     state = s.records[e1.dossier_id].state
     assert state.paused_at is None and "time_clamped" in state.flags
@@ -163,10 +168,10 @@ def test_a_figures_failure_is_undone_and_dead_lettered() -> None:
             super().move(before, after)
 
     s, b = store(), Broken(CALENDAR, second_supplement_late=True)
-    e1, e2, e3, e4 = lifecycle()
+    e1, e2, e3, _ = lifecycle()
     for i, e in enumerate((e1, e2)):
-        s.process(i, None, raw(e), b, now=NOW)
-    verdict, letters = s.process(2, None, raw(e3), b, now=NOW)
+        s.process(i, key(e), raw(e), b, now=NOW)
+    verdict, letters = s.process(2, key(e3), raw(e3), b, now=NOW)
     assert verdict is Verdict.DEAD_LETTER and "RuntimeError: figures broke" in letters[0].reason
     state = s.records[e1.dossier_id].state
     assert state.last_seq == 2 and state.resolved_at is None
@@ -178,8 +183,8 @@ def test_an_invalid_event_with_a_readable_sequence_uses_it_up() -> None:
     e1, e2, e3, _ = lifecycle()
     bad = e2.model_dump(mode="json")
     bad["status"] = 9  # processing with status 9: fails the contract
-    s.process(0, None, raw(e1), b, now=NOW)
-    assert s.process(1, None, raw(e3), b, now=NOW)[0] is Verdict.PENDING
+    s.process(0, key(e1), raw(e1), b, now=NOW)
+    assert s.process(1, key(e3), raw(e3), b, now=NOW)[0] is Verdict.PENDING
     assert s.counts()["stuck_dossiers"] == 1
     verdict, letters = s.process(2, None, orjson.dumps(bad), b, now=NOW)
     assert verdict is Verdict.DEAD_LETTER
@@ -202,22 +207,24 @@ def test_an_event_from_the_future_is_dead_lettered_and_does_not_move_the_event_c
     s, b = store(), book()
     e1 = event("accepted")
     ahead = event("processing", sequence=2, at=T0 + timedelta(days=30))
-    s.process(0, None, raw(e1), b, now=e1.occurred_at.timestamp() + 60)
+    s.process(0, key(e1), raw(e1), b, now=e1.occurred_at.timestamp() + 60)
     now = e1.occurred_at.timestamp() + 120
-    verdict, letters = s.process(1, None, raw(ahead), b, now=now)
+    verdict, letters = s.process(1, key(ahead), raw(ahead), b, now=now)
     assert verdict is Verdict.DEAD_LETTER and letters[0].reason.startswith("future:")
     assert s.meta.max_event_time == e1.occurred_at.timestamp()
     # Within the tolerance, an event slightly ahead of the wall clock is fine.
     close = event("processing", sequence=3, at=T0 + timedelta(minutes=4))
-    assert s.process(2, None, raw(close), b, now=e1.occurred_at.timestamp())[0] is (Verdict.APPLIED)
+    assert s.process(2, key(close), raw(close), b, now=e1.occurred_at.timestamp())[0] is (
+        Verdict.APPLIED
+    )
 
 
 def test_a_duplicate_or_a_rejected_event_does_not_move_the_event_clock() -> None:
     s, b = store(), book()
     e1 = event("accepted")
-    s.process(0, None, raw(e1), b, now=NOW)
+    s.process(0, key(e1), raw(e1), b, now=NOW)
     late_reject = event("returned", sequence=2, at=T0 + timedelta(days=5))
-    s.process(1, None, raw(late_reject), b, now=NOW)
+    s.process(1, key(late_reject), raw(late_reject), b, now=NOW)
     assert s.meta.max_event_time == e1.occurred_at.timestamp()
 
 
@@ -225,9 +232,9 @@ def test_a_gap_never_filled_is_released_after_the_timeout_and_flagged() -> None:
     s, b = store(), book()
     e1, _, e3, e4 = lifecycle()
     clock = T0.timestamp()
-    s.process(0, None, raw(e1), b, now=NOW, clock=clock)
-    s.process(1, None, raw(e3), b, now=NOW, clock=clock + 10)
-    s.process(2, None, raw(e4), b, now=NOW, clock=clock + 20)
+    s.process(0, key(e1), raw(e1), b, now=NOW, clock=clock)
+    s.process(1, key(e3), raw(e3), b, now=NOW, clock=clock + 10)
+    s.process(2, key(e4), raw(e4), b, now=NOW, clock=clock + 20)
     assert s.counts()["pending"] == 2 and s.counts()["stuck_dossiers"] == 1
     assert s.feed_issues()["SO-YTE"]["stuck"] == {e1.dossier_id: clock + 10}
     assert s.release_gaps(clock + 3600, 3600.0, b) == []  # not yet: 3590 s waiting
@@ -245,10 +252,10 @@ def test_conflicting_events_are_dead_lettered_as_conflicts() -> None:
     e1 = event("accepted")
     other_agency = event("accepted", agency={"code": "SO-TP", "level": "city"})
     same_seq_other_content = event("processing", sequence=2)
-    s.process(0, None, raw(e1), b, now=NOW)
-    s.process(1, None, raw(event("processing", sequence=2)), b, now=NOW)
+    s.process(0, key(e1), raw(e1), b, now=NOW)
+    s.process(1, key(e1), raw(event("processing", sequence=2)), b, now=NOW)
     for i, message in enumerate((other_agency, same_seq_other_content), start=2):
-        verdict, letters = s.process(i, None, raw(message), b, now=NOW)
+        verdict, letters = s.process(i, key(message), raw(message), b, now=NOW)
         assert verdict is Verdict.DEAD_LETTER and letters[0].reason.startswith("conflict")
     assert s.counts()["dead_lettered"] == 2 and s.counts()["duplicates"] == 0
 
@@ -258,8 +265,8 @@ def test_new_state_fields_survive_the_changelog() -> None:
     e1, _, e3, _ = lifecycle()
     bad = lifecycle()[3].model_dump(mode="json")
     bad["status"] = 1
-    s.process(0, None, raw(e1), b, now=NOW, clock=5.0)
-    s.process(1, None, raw(e3), b, now=NOW, clock=6.0)
+    s.process(0, key(e1), raw(e1), b, now=NOW, clock=5.0)
+    s.process(1, key(e3), raw(e3), b, now=NOW, clock=6.0)
     s.process(2, None, orjson.dumps(bad), b, now=NOW, clock=7.0)  # void at sequence 4
     restored = store()
     restored.restore(s.take_changes())
@@ -267,3 +274,12 @@ def test_new_state_fields_survive_the_changelog() -> None:
     assert state == s.records[e1.dossier_id].state
     assert restored.records[e1.dossier_id].waiting_since == 6.0
     assert restored.counts() == s.counts() and restored.stuck == {e1.dossier_id: 6.0}
+
+
+def test_a_message_keyed_by_anything_but_its_dossier_id_is_misrouted() -> None:
+    s, b = store(), book()
+    e1 = event("accepted")
+    for k in (b"another-key", None):
+        verdict, letters = s.process(0 if k else 1, k, raw(e1), b, now=NOW)
+        assert verdict is Verdict.DEAD_LETTER and letters[0].reason.startswith("misrouted")
+    assert s.records == {} and s.counts()["dead_lettered"] == 2

@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 JS_DIR := tests/js
 JS_STAMP := $(JS_DIR)/node_modules/.installed-$(shell cat $(JS_DIR)/package-lock.json | sha1sum | cut -c1-12)
 
-.PHONY: setup demo test lint unit services-up services-down bench crash-test clean
+.PHONY: setup demo test lint unit services-up services-down bench crash-test fault-test clean
 
 setup: $(STAMP) $(JS_STAMP)
 
@@ -53,3 +53,8 @@ bench: setup
 # The full crash test: 200,000+ events, five SIGKILLs, a broker restart, a Redis flush.
 crash-test: setup
 	DOSSIER_CRASH_EVENTS=200000 DOSSIER_CRASH_KILLS=5 $(BIN)/pytest tests/integration/test_crash.py -v
+
+# The full fault test: Redis (restarted empty) and the broker, each down for 60 s while
+# 100,000 events stream in; the worker must ride both out with exact figures.
+fault-test: setup
+	DOSSIER_FAULT_OUTAGE_S=60 DOSSIER_FAULT_EVENTS=100000 $(BIN)/pytest tests/integration/test_faults.py -v -s

@@ -174,6 +174,18 @@ class DossierStage(Service):
             if self.on_batch is not None:
                 self.on_batch(self.last_batch_s)
 
+    @Service.timer(2.0)
+    async def _probe_kafka(self) -> None:
+        """Ask the cluster for its metadata: /health says `degraded` while no broker answers."""
+        if self._producer is None:
+            return
+        try:
+            await asyncio.wait_for(self._producer.client.fetch_all_metadata(), timeout=5.0)
+        except (KafkaError, TimeoutError, OSError) as exc:
+            self.health.failed("kafka", exc)
+        else:
+            self.health.ok("kafka")
+
     async def _release_gaps(self) -> None:
         """Once a second: release the sequence gaps open longer than `gap_timeout_s`."""
         now = time.monotonic()

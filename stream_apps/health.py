@@ -77,3 +77,35 @@ class Backoff:
 
     def reset(self) -> None:
         self.delay = self.first
+
+
+class Throttle(logging.Filter):
+    """Lets each message of a logger through at most once per `interval_s`.
+
+    Kafka's client logs every failed reconnect (tens of thousands of lines in a minute of
+    broker outage); `Health` already says once when an outage starts and once when it
+    ends, so the client's repeats are noise.
+    """
+
+    def __init__(self, interval_s: float = 60.0) -> None:
+        super().__init__()
+        self.interval_s = interval_s
+        self._last: dict[tuple[str, str], float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = (record.name, str(record.msg))
+        now = time.monotonic()
+        last = self._last.get(key)
+        if last is not None and now - last < self.interval_s:
+            return False
+        self._last[key] = now
+        return True
+
+
+def quiet_client_logs(prefixes: tuple[str, ...] = ("aiokafka", "faust.transport")) -> Throttle:
+    """Throttle the repeated messages of the Kafka client loggers (existing ones included)."""
+    throttle = Throttle()
+    names = [n for n in logging.root.manager.loggerDict if n.startswith(prefixes)]
+    for name in {*names, *prefixes}:
+        logging.getLogger(name).addFilter(throttle)
+    return throttle

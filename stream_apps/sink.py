@@ -110,7 +110,7 @@ class RedisSink:
         else:
             pipe.zrem(rank_key(p, "online_ratio", level), code)
         if level == "city":
-            if ratio and float(ratio) < self.target:
+            if below_target(ratio, self.target):
                 pipe.sadd(below_target_key(p), code)
             else:
                 pipe.srem(below_target_key(p), code)
@@ -118,6 +118,11 @@ class RedisSink:
     async def is_empty(self) -> bool:
         """True when Redis lost our keys (restarted empty or flushed)."""
         return not await self.client.exists(meta_key(self.prefix))
+
+
+def below_target(ratio: str, target: float) -> bool:
+    """A department is below target when its online ratio is known and strictly below it."""
+    return ratio != "" and float(ratio) < target
 
 
 def _iso(t: float) -> str:

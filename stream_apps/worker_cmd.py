@@ -22,6 +22,7 @@ from schemas.registry import AgencyRegistry
 from stream_apps.app import create_app
 from stream_apps.book import PartitionBook
 from stream_apps.dossier_stage import DossierStage
+from stream_apps.health import quiet_client_logs
 from stream_apps.settings import WorkerSettings
 from stream_apps.sink import RedisSink
 
@@ -65,6 +66,7 @@ def settings_from(args: argparse.Namespace) -> WorkerSettings:
 
 def build_worker(settings: WorkerSettings, loglevel: str = "info") -> faust.Worker:
     """The composition root of the worker process."""
+    quiet_client_logs()
     registry = AgencyRegistry.default()
     calendar = WorkingCalendar()
     stage = DossierStage(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -11,7 +12,8 @@ import redis
 from kafka import KafkaProducer
 
 from schemas.events import DossierEvent
-from schemas.serving import meta_key, scope_key, series_key
+from schemas.registry import AgencyRegistry
+from schemas.serving import WorkerMeta, meta_key, scope_key, series_key
 from tests.integration.workers import read_hash
 
 
@@ -127,3 +129,152 @@ def header(record, name: str) -> str:  # type: ignore[no-untyped-def]
         if key == name:
             return bytes(value).decode("utf-8", "replace")
     return ""
+
+
+class Publisher(threading.Thread):
+    """Streams a workload in over about `pace_s` seconds, in chunks; survives broker outages."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        lines: list[bytes],
+        keys: list[bytes],
+        *,
+        pace_s: float = 4.0,
+        chunks: int = 40,
+    ) -> None:
+        super().__init__(daemon=True)
+        self.bootstrap, self.topic, self.lines, self.keys = bootstrap, topic, lines, keys
+        self.pace_s, self.chunks = pace_s, chunks
+        self.error: BaseException | None = None
+        self.sent = 0
+
+    def run(self) -> None:
+        try:
+            producer = KafkaProducer(
+                bootstrap_servers=self.bootstrap,
+                acks="all",
+                linger_ms=20,
+                batch_size=256 * 1024,
+                delivery_timeout_ms=300_000,
+                max_block_ms=240_000,
+            )
+            chunk = max(1, -(-len(self.lines) // self.chunks))
+            for start in range(0, len(self.lines), chunk):
+                futures = [
+                    producer.send(self.topic, key=key, value=line)
+                    for key, line in zip(
+                        self.keys[start : start + chunk],
+                        self.lines[start : start + chunk],
+                        strict=True,
+                    )
+                ]
+                producer.flush(300)
+                for future in futures:
+                    future.get(0)
+                self.sent += len(futures)
+                time.sleep(self.pace_s / self.chunks)
+            producer.close()
+        except BaseException as exc:  # reported by the test
+            self.error = exc
+
+
+# -- the whole Redis contract -----------------------------------------------------------
+
+ONLINE_TARGET = 0.80  # DOSSIER_ONLINE_TARGET's default
+TARGET_WINDOW = "qtd"  # DOSSIER_TARGET_WINDOW's default
+
+
+def _zero(fields: dict[str, str]) -> bool:
+    return all(v in ("0", "", "{}") for v in fields.values())
+
+
+def contract_view(client: redis.Redis, prefix: str) -> dict:
+    """Every key under `prefix`, read by the patterns of docs/redis-contract.md.
+
+    A key the contract does not name fails; the meta hash must parse as `WorkerMeta`
+    (which forbids unknown fields). Scopes whose figures are all zero (a scope every
+    dossier left, e.g. after a transfer) are set apart under "zero_scopes".
+    """
+    view: dict = {"scope": {}, "series": {}, "rank": {}, "below_target": set()}
+    view["feeds"] = {}
+    view["zero_scopes"] = set()
+    for raw in client.scan_iter(f"{prefix}:*", count=1000):
+        key = raw.decode() if isinstance(raw, bytes) else raw
+        rest = key.removeprefix(prefix + ":")
+        kind, _, name = rest.partition(":")
+        if kind in ("scope", "series"):
+            view[kind][name] = read_hash(client, key)
+        elif kind == "rank":
+            view["rank"][name] = {
+                (m.decode() if isinstance(m, bytes) else m): score
+                for m, score in client.zrange(key, 0, -1, withscores=True)  # type: ignore[union-attr]
+            }
+        elif rest == "below_target":
+            view["below_target"] = {
+                m.decode() if isinstance(m, bytes) else m
+                for m in client.smembers(key)  # type: ignore[union-attr]
+            }
+        elif rest == "meta":
+            WorkerMeta.model_validate(read_hash(client, key))
+        elif kind in ("stuck", "flagged"):
+            view["feeds"][rest] = read_hash(client, key)
+        else:
+            raise AssertionError(f"{key} is not a key of the Redis contract")
+    for scope in [s for s, f in view["scope"].items() if _zero(f)]:
+        view["zero_scopes"].add(scope)
+        del view["scope"][scope]
+        view["series"].pop(scope, None)
+    for scope in [s for s, f in view["series"].items() if s not in view["scope"] and _zero(f)]:
+        del view["series"][scope]
+    view.pop("zero_scopes")
+    return view
+
+
+def expected_view(
+    snapshots: dict[str, dict[str, str]],
+    series: dict[str, dict[str, str]],
+    registry: AgencyRegistry | None = None,
+    *,
+    feeds: dict[str, dict[str, str]] | None = None,
+) -> dict:
+    """What `contract_view` must read, from the reference's figures and the contract's rules.
+
+    Rankings: every agency of a level scored by `overdue_now`, and by its online ratio over
+    the target window when it has one. Below target: city bodies whose ratio is known and
+    strictly below 0.80.
+    """
+    registry = registry or AgencyRegistry.default()
+    rank: dict[str, dict[str, float]] = {}
+    below: set[str] = set()
+    for scope, fields in snapshots.items():
+        if not scope.startswith("agency:"):
+            continue
+        code = scope.removeprefix("agency:")
+        agency = registry.get(code)
+        assert agency is not None, code
+        level = agency.level.value
+        rank.setdefault(f"overdue_now:{level}", {})[code] = float(fields["overdue_now"])
+        ratio = fields[f"{TARGET_WINDOW}.online_ratio"]
+        if ratio:
+            rank.setdefault(f"online_ratio:{level}", {})[code] = float(ratio)
+            if level == "city" and float(ratio) < ONLINE_TARGET:
+                below.add(code)
+    return {
+        "scope": snapshots,
+        "series": series,
+        "rank": rank,
+        "below_target": below,
+        "feeds": feeds or {},
+    }
+
+
+def view_difference(expected: dict, got: dict) -> str:
+    for part in ("scope", "series"):
+        if expected[part] != got[part]:
+            return f"{part}: " + first_difference(expected[part], got[part])
+    for part in ("rank", "below_target", "feeds"):
+        if expected[part] != got[part]:
+            return f"{part}: expected {expected[part]!r}\ngot {got[part]!r}"
+    return "no difference"

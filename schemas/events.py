@@ -103,12 +103,12 @@ class TimeLimit(BaseModel):
     model_config = _STRICT
 
     value: int = Field(ge=1, le=3650, description="amount of the time limit")
+    unit: TimeUnit = Field(description="working_days, calendar_days or hours")
 
     @field_validator("value", mode="before")
     @classmethod
     def _integer(cls, value: Any) -> Any:
         return _json_integer(value)
-    unit: TimeUnit = Field(description="working_days, calendar_days or hours")
 
     @model_validator(mode="after")
     def _hours_in_range(self) -> TimeLimit:

@@ -110,30 +110,32 @@ def test_a_hostile_corpus_never_stops_the_worker_and_every_message_is_accounted_
     watch = IdentityWatch(redis_client, names.redis_prefix)
     with WorkerProcess(env, tmp_path / "worker.log") as worker:
         watch.start()
-        publish_raw(stack.kafka_bootstrap, names.events_topic, lines[:half], keys[:half])
-        publish_raw(
-            stack.kafka_bootstrap,
-            names.events_topic,
-            [h.value for h in corpus],
-            [h.key for h in corpus],
-        )
-        publish_raw(stack.kafka_bootstrap, names.events_topic, lines[half:], keys[half:])
         total = len(lines) + len(corpus)
-        settled = wait_for(
-            lambda: (
-                meta(redis_client, names.redis_prefix).get("events_in") == str(total)
-                or worker.proc.poll() is not None
-            ),  # type: ignore[union-attr]
-            180,
-        )
-        assert worker.proc is not None and worker.proc.poll() is None, worker.log_tail()
-        assert settled, (total, meta(redis_client, names.redis_prefix), worker.health())
+
+        def counted_up_to(n: int) -> bool:
+            got = meta(redis_client, names.redis_prefix).get("events_in")
+            return got == str(n) or worker.proc.poll() is not None  # type: ignore[union-attr]
+
+        # Three phases, each waited for: the identity is read before, during and after the
+        # corpus (the watch must see each phase's count).
+        phases = [
+            (lines[:half], keys[:half]),
+            ([h.value for h in corpus], [h.key for h in corpus]),
+            (lines[half:], keys[half:]),
+        ]
+        marks = [half, half + len(corpus), total]
+        for (values, phase_keys), mark in zip(phases, marks, strict=True):
+            publish_raw(stack.kafka_bootstrap, names.events_topic, values, phase_keys)
+            settled = wait_for(lambda m=mark: counted_up_to(m), 180)
+            assert worker.proc is not None and worker.proc.poll() is None, worker.log_tail()
+            assert settled, (mark, meta(redis_client, names.redis_prefix), worker.health())
 
         got = wait_until_equal(lambda: contract_view(redis_client, names.redis_prefix), want, 90)
         watch.stop.set()
         watch.join(5)
         assert got == want, view_difference(want, got)
-        assert len(watch.seen) >= 3 and watch.violations == [], (watch.seen, watch.violations)
+        assert {str(m) for m in marks} <= watch.seen, watch.seen
+        assert watch.violations == [], watch.violations
 
         # Every message is accounted for: the counts, then each dead letter and its reason.
         m = meta(redis_client, names.redis_prefix)

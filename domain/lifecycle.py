@@ -47,11 +47,14 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
+
+import orjson
 
 from domain.calendar import VN_TZ, WorkingCalendar
 from schemas.enums import Channel, EventType, OnlineMode, Status, TimeUnit
@@ -130,10 +133,21 @@ FINGERPRINT_SIZE = 8
 VOID_PRINT = bytes(FINGERPRINT_SIZE)  # the fingerprint of a sequence used by no valid event
 
 
+def _plain(value: object) -> object:
+    return value.__dict__  # the event's nested models (agency, procedure, time limit)
+
+
 def fingerprint(event: DossierEvent) -> bytes:
-    """8 bytes that tell one event from another with the same sequence (emitted_at aside)."""
-    text = event.model_dump_json(exclude={"emitted_at"})
-    return hashlib.blake2b(text.encode(), digest_size=FINGERPRINT_SIZE).digest()
+    """8 bytes that tell one event from another with the same sequence (emitted_at aside).
+
+    A digest of the event's fields in their canonical JSON form (orjson writes each
+    datetime, UUID and enum one way), so equal events give equal fingerprints however
+    their JSON was spaced or ordered.
+    """
+    fields = dict(event.__dict__)
+    del fields["emitted_at"]
+    text = orjson.dumps(fields, default=_plain)
+    return hashlib.blake2b(text, digest_size=FINGERPRINT_SIZE).digest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,19 +241,17 @@ class DossierState:
 
 
 _FIELDS = tuple(f.name for f in dataclasses.fields(DossierState))
+_VALUES = operator.attrgetter(*_FIELDS)
 
 
 def clone_state(state: DossierState) -> DossierState:
     """A shallow copy (the `pending` dict is shared: copy it too before changing it)."""
-    new = object.__new__(DossierState)
-    for name in _FIELDS:
-        object.__setattr__(new, name, getattr(state, name))
-    return new
+    return DossierState(*_VALUES(state))
 
 
 def _copy_into(target: DossierState, source: DossierState) -> None:
-    for name in _FIELDS:
-        setattr(target, name, getattr(source, name))
+    for name, value in zip(_FIELDS, _VALUES(source), strict=True):
+        setattr(target, name, value)
 
 
 def due_from_appointment(appointment_at: datetime, unit: TimeUnit) -> datetime:
@@ -398,15 +410,16 @@ class Lifecycle:
         self, state: DossierState, event: DossierEvent, check: Check | None, facts: Any
     ) -> tuple[str | None, Any]:
         """Apply one event all or nothing; return (reason it was rejected, facts)."""
-        candidate = clone_state(state)
+        backup = clone_state(state)  # restored only when something fails (rarely)
         try:
-            reason = self._transition(candidate, event)
+            reason = self._transition(state, event)
             if reason is not None:
+                _copy_into(state, backup)
                 return reason, facts
-            new_facts = check(candidate) if check is not None else NOT_CHECKED
+            new_facts = check(state) if check is not None else NOT_CHECKED
         except Exception as exc:  # any error leaves the state as it was (all or nothing)
+            _copy_into(state, backup)
             return f"cannot apply: {type(exc).__name__}: {exc}", facts
-        _copy_into(state, candidate)
         return None, new_facts
 
     def _transition(self, s: DossierState, e: DossierEvent) -> str | None:

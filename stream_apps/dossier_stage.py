@@ -195,7 +195,10 @@ class DossierStage(Service):
         if not any(store.stuck for store in self.stores.values()):
             return
         async with self.lock:
-            clock = self.clock()
+            # Live: the wall clock. Event time: each partition's own event clock, so a
+            # backlog read in large batches (partitions at different event times) does
+            # not age a gap whose missing event is simply next in its partition.
+            clock = None if self.settings.clock == "event" else time.time()
             letters: list[tuple[bytes | None, bytes, list[Header]]] = []
             for partition, store in self.stores.items():
                 for letter in store.release_gaps(
@@ -239,7 +242,6 @@ class DossierStage(Service):
     async def _process(self, batch: dict[TopicPartition, list[Any]]) -> None:
         letters_out: list[tuple[bytes | None, bytes, list[Header]]] = []
         now = time.time()
-        clock = float(self.clock())
         for tp, records in batch.items():
             store = self.stores.get(tp.partition)
             if store is None:  # revoked while the batch was in flight
@@ -249,7 +251,7 @@ class DossierStage(Service):
                 if i % 500 == 0:
                     await asyncio.sleep(0)  # let the figures stage and the timers run
                 _, letters = store.process(
-                    record.offset, record.key, record.value or b"", figures, now=now, clock=clock
+                    record.offset, record.key, record.value or b"", figures, now=now
                 )
                 for letter in letters:
                     letters_out.append(self._letter(letter, tp.partition, tp.topic))
@@ -311,6 +313,7 @@ class DossierStage(Service):
                     self.lifecycle,
                     self.registry,
                     future_tolerance_s=self.settings.future_tolerance_s,
+                    clock_mode=self.settings.clock,
                 )
                 store.restore(
                     await read_partition(

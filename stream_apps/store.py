@@ -176,6 +176,7 @@ class PartitionStore:
     lifecycle: Lifecycle
     registry: object = None
     future_tolerance_s: float = 300.0
+    clock_mode: str = "live"  # "event": gaps are timed on this partition's event clock
     records: dict[str, DossierRecord] = field(default_factory=dict)
     meta: PartitionMeta = field(default_factory=PartitionMeta)
     dirty: set[str] = field(default_factory=set)
@@ -197,10 +198,12 @@ class PartitionStore:
     ) -> tuple[Verdict, list[DeadLetter]]:
         """Apply one input message at `offset`; return its verdict and any dead letters.
 
-        `now` is the wall clock (epoch seconds) for the future-time check; `clock` is the
-        figures' clock, which times the sequence gaps (default: `now`).
+        `now` is the wall clock (epoch seconds) for the future-time check; `clock` times
+        the sequence gaps (default: `now`, or with `clock_mode="event"` the latest event
+        time applied in this partition, read as each message is settled).
         """
-        clock = now if clock is None else clock
+        if clock is None and self.clock_mode != "event":
+            clock = now
         try:
             event = parse_event(value, self.registry)
         except EventValidationError as exc:
@@ -233,12 +236,13 @@ class PartitionStore:
         elif offset <= record.last_offset:
             return Verdict.REDELIVERY, []
         before_counts = record.counts()
-        saved = (clone_state(record.state), dict(record.state.pending), before_counts, record.facts)
+        pending = dict(record.state.pending) if record.state.pending else {}
+        saved = (clone_state(record.state), pending, before_counts, record.facts)
         try:
             verdict, letters = self._apply(record, event, value, offset, figures)
         except Exception as exc:  # never stop on one message: undo it, dead-letter it
             state, pending, counts, facts = saved
-            state.pending = pending
+            state.pending = pending  # the clone shares the dict the lifecycle changed
             record.state = state
             record.applied, record.duplicates, record.dead_lettered, _ = counts
             record.facts = facts
@@ -256,7 +260,7 @@ class PartitionStore:
         reason: str,
         ident: tuple[str, int] | None,
         figures: FiguresPort,
-        clock: float,
+        clock: float | None,
     ) -> tuple[Verdict, list[DeadLetter]]:
         """A message that cannot apply: dead-lettered; its sequence used up when readable."""
         if ident is None:
@@ -353,7 +357,11 @@ class PartitionStore:
         ]
 
     def _settled(
-        self, record: DossierRecord, offset: int, before_counts: tuple[int, ...], clock: float
+        self,
+        record: DossierRecord,
+        offset: int,
+        before_counts: tuple[int, ...],
+        clock: float | None,
     ) -> None:
         """Bookkeeping after a message: offsets, totals, the changelog, gaps and flags."""
         record.last_offset = max(record.last_offset, offset)
@@ -362,7 +370,7 @@ class PartitionStore:
         after_counts = record.counts()
         for i in range(4):
             self._totals[i] += after_counts[i] - before_counts[i]
-        self._track(record, clock)
+        self._track(record, self.meta.max_event_time if clock is None else clock)
 
     def _track(self, record: DossierRecord, clock: float) -> None:
         state = record.state
@@ -380,9 +388,14 @@ class PartitionStore:
             self.flagged.pop(dossier_id, None)
 
     def release_gaps(
-        self, clock: float, timeout_s: float, figures: FiguresPort
+        self, clock: float | None, timeout_s: float, figures: FiguresPort
     ) -> list[DeadLetter]:
-        """Release every gap open for `timeout_s` or longer at `clock`; return dead letters."""
+        """Release every gap open for `timeout_s` or longer at `clock`; return dead letters.
+
+        `clock` None: this partition's event clock (as `process` times gaps in event mode).
+        """
+        if clock is None:
+            clock = self.meta.max_event_time
         letters: list[DeadLetter] = []
         for dossier_id, since in list(self.stuck.items()):
             if clock - since < timeout_s:

@@ -283,3 +283,22 @@ def test_a_message_keyed_by_anything_but_its_dossier_id_is_misrouted() -> None:
         verdict, letters = s.process(0 if k else 1, k, raw(e1), b, now=NOW)
         assert verdict is Verdict.DEAD_LETTER and letters[0].reason.startswith("misrouted")
     assert s.records == {} and s.counts()["dead_lettered"] == 2
+
+
+def test_in_event_time_a_gap_ages_with_its_own_partition_clock() -> None:
+    s = PartitionStore(
+        0, Lifecycle(calendar_resume(CALENDAR)), AgencyRegistry.default(), clock_mode="event"
+    )
+    b = book()
+    e1, _, e3, _ = lifecycle()
+    s.process(0, key(e1), raw(e1), b, now=NOW)
+    s.process(1, key(e3), raw(e3), b, now=NOW)  # gap: sequence 2 is missing
+    assert s.stuck == {e1.dossier_id: e1.occurred_at.timestamp()}
+    # The partition's events move its clock; 50 minutes on, the gap is not yet an hour old.
+    other = event("accepted", dossier_id="OTHER-1", at=T0 + timedelta(minutes=50))
+    s.process(2, key(other), raw(other), b, now=NOW)
+    assert s.release_gaps(None, 3600.0, b) == [] and e1.dossier_id in s.stuck
+    later = event("accepted", dossier_id="OTHER-2", at=T0 + timedelta(minutes=61))
+    s.process(3, key(later), raw(later), b, now=NOW)
+    s.release_gaps(None, 3600.0, b)
+    assert s.stuck == {} and "gap_released" in s.records[e1.dossier_id].state.flags

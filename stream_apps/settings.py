@@ -50,7 +50,8 @@ class WorkerSettings(StackSettings):
     gap_timeout_s: float = Field(
         3600.0,
         gt=0,
-        description="a dossier's sequence gap open this long (figures' clock) is released",
+        description="a sequence gap open this long is released (wall clock; in event mode, "
+        "the partition's event time)",
     )
     retry_max_s: float = Field(
         5.0, gt=0, description="longest wait between retries while Kafka or Redis is down"

@@ -13,7 +13,7 @@ whose dossier id and sequence can still be read uses up that sequence (so the do
 later events apply); one dated more than `future_tolerance_s` ahead of the wall clock is
 treated the same way. A message whose key is not its dossier id is dead-lettered as
 misrouted (in the wrong partition it would split its dossier in two). A gap in a
-dossier's sequences that stays open for `gap_timeout_s` of the figures' clock is
+dossier's sequences that stays open for `gap_timeout_s` (wall clock, or event time) is
 released (`release_gaps`).
 
 Every record is an absolute state, written to a compacted changelog topic partition
@@ -82,7 +82,7 @@ class DossierRecord:
     applied: int = 0
     duplicates: int = 0
     dead_lettered: int = 0
-    waiting_since: float | None = None  # figures' clock when its current gap opened
+    waiting_since: float | None = None  # clock when its current gap opened
     facts: Any = _UNKNOWN  # what the state contributes to the figures (not persisted)
 
     @property

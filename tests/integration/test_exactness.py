@@ -240,7 +240,3 @@ def test_live_and_replay_clocks_both_give_the_reference_figures_at_their_clock(
             if matched:
                 break
         assert matched, "live figures equal the reference at no second around the wall clock"
-        live_clock = int(
-            datetime.fromisoformat(meta(redis_client, live_prefix)["clock"]).timestamp()
-        )
-        assert abs(live_clock - time.time()) <= 3

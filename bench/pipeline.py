@@ -177,6 +177,8 @@ def load_workload(events: int, seed: int, start: date, scale: float, days: int |
             total_generate += spent
             generated_any = True
         count = _count_lines(spec.path())
+        if events == 0 and not auto:
+            events = count  # --events 0 with --days: every event of the workload
         if count >= events:
             break
         if not auto:
@@ -1145,7 +1147,12 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--events", type=int, default=200_000, help="events (default 200000)")
+    parser.add_argument(
+        "--events",
+        type=int,
+        default=200_000,
+        help="events (default 200000; 0 with --days: every event of those days)",
+    )
     parser.add_argument("--runs", type=int, default=3, help="whole runs, each on a fresh topic")
     parser.add_argument("--seed", type=int, default=1, help="simulator seed (default 1)")
     parser.add_argument(
@@ -1191,8 +1198,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.events < 1 or args.runs < 1:
-        raise SystemExit("--events and --runs must be at least 1")
+    if args.runs < 1 or args.events < 0 or (args.events == 0 and args.days is None):
+        raise SystemExit("--runs must be at least 1, --events at least 1 (or 0 with --days)")
     pairs = [item.partition("=") for item in args.worker_env]
     if any(not name or not eq for name, eq, _ in pairs):
         raise SystemExit("--worker-env takes NAME=VALUE")

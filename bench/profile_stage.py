@@ -43,6 +43,7 @@ from stream_apps.partials import (
     PartialMerger,
     merged_series,
     merged_snapshot,
+    round_messages,
     sum_counts,
 )
 from stream_apps.settings import WorkerSettings
@@ -94,6 +95,7 @@ def drive(
     """Run the workload through the stage; seconds spent in each phase."""
     spent = {"process": 0.0, "changelog": 0.0, "partials": 0.0, "merge": 0.0}
     merger = PartialMerger()
+    merger.assign(set(range(len(queues))))
     cursors = [0] * len(queues)
     share = max(1, batch // len(queues))
     batches = changelog_records = partial_messages = merged_keys = 0
@@ -114,12 +116,13 @@ def drive(
             changelog_records += len(store.take_changes())
         t, before = clock(), t
         spent["changelog"] += t - before
-        messages = stage.partials(stage.clock(), with_series=batches % series_every == 0)
+        rnd = stage.partials(stage.clock(), with_series=batches % series_every == 0)
+        messages = round_messages(rnd, len(queues)) if rnd is not None else []
         partial_messages += len(messages)
         t, before = clock(), t
         spent["partials"] += t - before
-        for key, value in messages:
-            merger.accept(key.decode(), value, 0)
+        for home, value in messages:
+            merger.accept_round(value, home)
         merged_keys += flush(merger)
         t, before = clock(), t
         spent["merge"] += t - before

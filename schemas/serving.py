@@ -130,6 +130,11 @@ class WorkerMeta(BaseModel):
     duplicates: int = 0
     pending: int = 0
     dead_lettered: int = 0
+    offsets: str | None = Field(
+        None,
+        description="the watermark: JSON object input partition -> next input offset; the "
+        "counts and every figure in the same read cover exactly the messages before it",
+    )
     stuck_dossiers: int = Field(0, description="dossiers waiting on a sequence gap now")
     flagged_dossiers: int = Field(0, description="dossiers with a flag for their agency")
 

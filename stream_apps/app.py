@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import faust
-from aiokafka.partitioner import murmur2
 from redis.exceptions import RedisError
 
 from stream_apps.dossier_stage import DossierStage
@@ -42,11 +41,6 @@ from stream_apps.settings import WorkerSettings
 from stream_apps.sink import RedisSink
 
 log = logging.getLogger(__name__)
-
-
-def home_partition(key: bytes, partitions: int) -> int:
-    """The partials partition of a key (the producer's default partitioner)."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 def create_app(settings: WorkerSettings, stage: DossierStage, sink: RedisSink) -> faust.App:
@@ -77,13 +71,6 @@ def create_app(settings: WorkerSettings, stage: DossierStage, sink: RedisSink) -
     partials = app.topic(
         stage.partials_topic, schema=raw, partitions=settings.partitions, internal=False
     )
-    table = app.Table(
-        "scope-partials",
-        default=None,
-        key_type=bytes,
-        value_type=bytes,
-        partitions=settings.partitions,
-    )
     merger = PartialMerger()
     metrics = WorkerMetrics(stage, sink)
     stage.on_batch = metrics.batch_seconds.observe
@@ -91,9 +78,10 @@ def create_app(settings: WorkerSettings, stage: DossierStage, sink: RedisSink) -
 
     @app.agent(partials)
     async def merge_partials(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
+        # A handful of messages per round (one per partials partition and dossier
+        # partition), however many scopes changed: the per-message cost stays small.
         async for event in stream.events():
-            key = event.key
-            table[key] = merger.accept(key.decode(), event.value, event.message.partition)
+            merger.accept_round(event.value, event.message.partition)
             yield None
 
     @app.timer(interval=settings.flush_interval_s)
@@ -147,7 +135,8 @@ def create_app(settings: WorkerSettings, stage: DossierStage, sink: RedisSink) -
         clock = max((merger.clock(k) for k in keys), default=0) or None
         if keys or full:
             try:
-                await sink.write(snapshots, series, counts, clock, feeds)
+                positions = dict(merger.positions) if counts is not None else None
+                await sink.write(snapshots, series, counts, clock, feeds, positions)
             except BaseException:
                 merger.dirty.update(keys)
                 raise
@@ -157,30 +146,19 @@ def create_app(settings: WorkerSettings, stage: DossierStage, sink: RedisSink) -
     async def drop_revoked(sender: Any, revoked: set[Any], **kwargs: Any) -> None:
         homes = {tp.partition for tp in revoked if tp.topic == stage.partials_topic}
         if homes:
-            merger.drop_partitions(homes)
+            merger.assign(merger.owned - homes)
             log.info("figures stage: partials partitions %s revoked", sorted(homes))
 
     @app.on_rebalance_complete.connect  # type: ignore[arg-type]
     async def restore_partials(sender: Any, **kwargs: Any) -> None:
         actives = {
-            tp.partition
-            for tp in app.assignor.assigned_actives()
-            if tp.topic == stage.partials_topic
+            tp.partition for tp in app.consumer.assignment() if tp.topic == stage.partials_topic
         }
-        restored = 0
-        for key, value in table.data.items():
-            home = home_partition(key, settings.partitions)
-            if value is not None and home in actives and key.decode() not in merger.docs:
-                merger.restore(key.decode(), value, home)
-                restored += 1
-        # Partials consumed by the previous owner may not have reached its table's
-        # changelog: every worker's dossier stage publishes all of them again.
+        merger.assign(actives)
+        # The previous owner of a partials partition took its rounds with it: every
+        # worker's dossier stage publishes all of its partials again, as whole rounds.
         stage.request_full_publish()
-        log.info(
-            "figures stage: partials partitions %s active, %d keys restored",
-            sorted(actives),
-            restored,
-        )
+        log.info("figures stage: partials partitions %s active", sorted(actives))
 
     @app.page("/health")
     async def health(web: Any, request: Any) -> Any:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -35,7 +36,8 @@ from stream_apps.partials import (
     COUNTS_KEY,
     FEED_PREFIX,
     SERIES_PREFIX,
-    encode_partial,
+    Round,
+    round_messages,
     series_buckets,
     snapshot_counts,
 )
@@ -99,6 +101,8 @@ class DossierStage(Service):
         self.ready = asyncio.Event()
         self.health = Health()
         self._feed_published: dict[int, set[str]] = {}  # agencies with issues published
+        self._instance = uuid.uuid4().hex[:12]  # tells this stage's rounds from a successor's
+        self._rounds = 0
         self._last_release = 0.0
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
@@ -166,9 +170,10 @@ class DossierStage(Service):
                 await self._checkpoint(
                     {tp: records[-1].offset + 1 for tp, records in batch.items() if records}
                 )
-            for tp, records in batch.items():
-                if records and tp.partition in self.stores:
-                    self.positions[tp.partition] = records[-1].offset + 1
+                # Under the lock: a round of partials is cut at exactly these positions.
+                for tp, records in batch.items():
+                    if records and tp.partition in self.stores:
+                        self.positions[tp.partition] = records[-1].offset + 1
             self.batches += 1
             self.last_batch_s = time.perf_counter() - started
             if self.on_batch is not None:
@@ -362,8 +367,8 @@ class DossierStage(Service):
         """Publish every partial at the next flush (after the figures stage rebalanced)."""
         self._full_due = True
 
-    def partials(self, t: int, *, with_series: bool) -> list[tuple[bytes, bytes]]:
-        """Partials of every scope whose figures changed, as (key, value) messages.
+    def partials(self, t: int, *, with_series: bool) -> Round | None:
+        """A round of the partials that changed in the owned partitions, at their positions.
 
         Call with the store lock held. Scopes change by events (dirty) and by time alone
         (a due instant passes, a window slides): both are found without a scan. Every
@@ -376,7 +381,7 @@ class DossierStage(Service):
         if full:
             self._full_due = False
             self._last_full = now
-        out: list[tuple[bytes, bytes]] = []
+        out: list[tuple[int, str, Any]] = []
         for p, book in self.figures.items():
             previous = self._last_clock.get(p, t)
             changed = book.dirty_scopes() | book.scopes_changed_between(min(previous, t), t)
@@ -386,28 +391,32 @@ class DossierStage(Service):
             self._last_clock[p] = t
             series_due = self._series_dirty.setdefault(p, set())
             series_due |= changed
-            for scope in changed:
+            for scope in sorted(changed):
                 counts = snapshot_counts(book.snapshot(scope, t))
                 if full or self._published.get((p, scope)) != counts:
                     self._published[(p, scope)] = counts
-                    out.append((scope.encode(), encode_partial(p, t, counts)))
+                    out.append((p, scope, counts))
             if with_series or full:
-                for scope in series_due:
+                for scope in sorted(series_due):
                     body = series_buckets(book.series(scope, t))
-                    out.append(((SERIES_PREFIX + scope).encode(), encode_partial(p, t, body)))
+                    out.append((p, SERIES_PREFIX + scope, body))
                 series_due.clear()
-            out += self._feed_partials(p, t, full)
+            out += [(p, key, body) for key, body in self._feed_partials(p, full)]
             counts_now = self.stores[p].counts()
             if full or self._published.get((p, COUNTS_KEY)) != counts_now:
                 self._published[(p, COUNTS_KEY)] = counts_now
-                out.append((COUNTS_KEY.encode(), encode_partial(p, t, counts_now)))
-        return out
+                out.append((p, COUNTS_KEY, counts_now))
+        if not out:
+            return None
+        self._rounds += 1
+        positions = {p: self.positions.get(p, 0) for p in self.figures}
+        return Round(self._instance, self._rounds, t, positions, out)
 
-    def _feed_partials(self, p: int, t: int, full: bool) -> list[tuple[bytes, bytes]]:
+    def _feed_partials(self, p: int, full: bool) -> list[tuple[str, Any]]:
         """Partials of the agencies whose stuck or flagged dossiers changed (capped lists)."""
         issues = self.stores[p].feed_issues()
         before = self._feed_published.setdefault(p, set())
-        out: list[tuple[bytes, bytes]] = []
+        out: list[tuple[str, Any]] = []
         for agency in sorted(set(issues) | before):
             entry = issues.get(agency, {"stuck": {}, "flagged": {}})
             body = {
@@ -418,7 +427,7 @@ class DossierStage(Service):
             previous = self._published.get((p, key))
             if full or previous != body:
                 self._published[(p, key)] = body
-                out.append((key.encode(), encode_partial(p, t, body)))
+                out.append((key, body))
         self._feed_published[p] = set(issues)
         return out
 
@@ -430,11 +439,15 @@ class DossierStage(Service):
         """
         assert self._producer is not None
         async with self.lock:
-            messages = self.partials(self.clock(), with_series=with_series)
+            rnd = self.partials(self.clock(), with_series=with_series)
+        if rnd is None:
+            return 0
+        messages = round_messages(rnd, self.settings.partitions)
+        key = self._instance.encode()
         try:
             futures = [
-                await self._producer.send(self.partials_topic, key=key, value=value)
-                for key, value in messages
+                await self._producer.send(self.partials_topic, key=key, value=value, partition=home)
+                for home, value in messages
             ]
             if futures:
                 await asyncio.gather(*futures)

@@ -10,10 +10,12 @@ newest replaces the older, so publishing one twice changes nothing.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
 import orjson
+from aiokafka.partitioner import murmur2
 
 from domain.figures import (
     COUNT_METRICS,
@@ -108,36 +110,156 @@ def merged_feed(parts: Iterable[Mapping[str, Mapping[str, Any]]]) -> dict[str, d
     return {"stuck": dict(sorted(stuck.items())), "flagged": dict(sorted(flagged.items()))}
 
 
-def encode_partial(partition: int, clock: int, body: Any) -> bytes:
-    return orjson.dumps({"p": partition, "t": clock, "b": body})
+def home_partition(key: bytes, partitions: int) -> int:
+    """The partials partition a key lives in (the Kafka producer's default partitioner)."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+BUNDLE_MAX_BYTES = 512 * 1024  # a round's message to one partials partition is cut below this
+
+
+@dataclass(frozen=True)
+class Round:
+    """One dossier stage's changed partials at one input position of all its partitions.
+
+    `positions` gives, per input partition of the stage, the next input offset: the
+    partials cover exactly the messages before it, all at `clock`. `instance` tells one
+    dossier stage from another (a worker's restart starts a new one); `seq` counts the
+    rounds of an instance. `parts` are (input partition, key, body).
+    """
+
+    instance: str
+    seq: int
+    clock: int
+    positions: dict[int, int]
+    parts: list[tuple[int, str, Any]]
+
+
+def round_messages(rnd: Round, partitions: int) -> list[tuple[int, bytes]]:
+    """The round as (partials partition, value) messages: at least one to every partition.
+
+    Each key goes to its home partition; every partition gets a message even when none of
+    the round's keys lives there, so a figures stage knows each round is complete once
+    every partition it owns has delivered its share (`chunks` says how many messages
+    each partition gets). Large shares are cut into several messages.
+    """
+    shares: list[list[list[tuple[int, str, Any]]]] = [[[]] for _ in range(partitions)]
+    sizes = [0] * partitions
+    for p, key, body in rnd.parts:
+        home = home_partition(key.encode(), partitions)
+        size = len(orjson.dumps(body)) + len(key) + 12
+        if sizes[home] and sizes[home] + size > BUNDLE_MAX_BYTES:
+            shares[home].append([])
+            sizes[home] = 0
+        shares[home][-1].append((p, key, body))
+        sizes[home] += size
+    head = {
+        "i": rnd.instance,
+        "r": rnd.seq,
+        "t": rnd.clock,
+        "pos": {str(p): pos for p, pos in sorted(rnd.positions.items())},
+        "chunks": [len(share) for share in shares],
+    }
+    return [
+        (home, orjson.dumps({**head, "parts": part}))
+        for home, share in enumerate(shares)
+        for part in share
+    ]
+
+
+@dataclass
+class _Staged:
+    """A round being received: its messages so far, per partials partition."""
+
+    chunks: list[int]
+    clock: int
+    positions: dict[int, int]
+    got: dict[int, int] = field(default_factory=dict)
+    parts: list[tuple[int, str, Any, int]] = field(default_factory=list)  # p, key, body, home
 
 
 class PartialMerger:
     """What one worker holds of the partials keyed to its partials partitions.
 
-    `accept` records a partition's newest partial of a key and returns the key's whole
-    document (for the Faust table); `merged` gives the Redis hash of a key.
+    Rounds (`round_messages`) are applied whole: a round's partials are kept aside
+    until every partials partition this worker owns (`owned`, set by `assign`) has
+    delivered its share, then all of them replace the older partials at once. So the
+    merged figures are always those of whole rounds: each dossier stage's partitions at
+    one input position (`positions`) and one clock, never half of a round.
+    `merged_*` give the Redis hashes.
     """
 
     def __init__(self) -> None:
-        self.docs: dict[str, dict[str, Any]] = {}
+        self.docs: dict[str, dict[str, Any]] = {}  # key -> input partition -> {t, b}
         self.home: dict[str, int] = {}  # key -> partials partition that holds it
         self.dirty: set[str] = set()
+        self.owned: set[int] = set()
+        self.positions: dict[int, int] = {}  # input partition -> position of its last round
+        self._staged: dict[str, dict[int, _Staged]] = {}  # instance -> seq -> round
 
-    def accept(self, key: str, raw: bytes, home: int) -> bytes:
-        # One key's partials arrive in the order they were sent (same key, same
-        # partition), and a partition has one owner at a time: the newest one wins.
+    def accept_round(self, raw: bytes, home: int) -> bool:
+        """Take one round message from partials partition `home`; True if a round applied."""
         doc = orjson.loads(raw)
-        current = self.docs.setdefault(key, {})
-        current[str(doc["p"])] = {"t": doc["t"], "b": doc["b"]}
-        self.home[key] = home
-        self.dirty.add(key)
-        return orjson.dumps(current)
+        instance, seq = str(doc["i"]), int(doc["r"])
+        staged = self._staged.setdefault(instance, {})
+        rnd = staged.get(seq)
+        if rnd is None:
+            positions = {int(p): int(pos) for p, pos in doc["pos"].items()}
+            rnd = staged[seq] = _Staged(list(doc["chunks"]), int(doc["t"]), positions)
+        rnd.got[home] = rnd.got.get(home, 0) + 1
+        rnd.parts.extend((int(p), str(key), body, home) for p, key, body in doc["parts"])
+        applied: set[int] = set()  # input partitions of the rounds applied now
+        # Each partials partition is read in order, so an instance's rounds complete in
+        # order.
+        while staged:
+            first = min(staged)
+            missing = self._missing(staged[first])
+            if missing:
+                later = [r for s, r in staged.items() if s != first]
+                if not all(any(r.got.get(h, 0) for r in later) for h in missing):
+                    break
+                # A later round's share arrived where this one's is missing: that share
+                # was lost (a partition moved mid-round). Drop the round; the next full
+                # publish replaces whatever it carried.
+                del staged[first]
+                continue
+            rnd = staged.pop(first)
+            self._apply(rnd)
+            applied |= set(rnd.positions)
+        if applied:
+            self._forget_other_stages(instance, applied)
+        return bool(applied)
 
-    def restore(self, key: str, raw: bytes, home: int) -> None:
-        self.docs[key] = orjson.loads(raw)
-        self.home[key] = home
-        self.dirty.add(key)
+    def _missing(self, rnd: _Staged) -> list[int]:
+        """The owned partials partitions whose share of the round has not all arrived."""
+        return [
+            home
+            for home, n in enumerate(rnd.chunks)
+            if home in self.owned and rnd.got.get(home, 0) < n
+        ]
+
+    def _apply(self, rnd: _Staged) -> None:
+        for p, key, body, home in rnd.parts:
+            self.docs.setdefault(key, {})[str(p)] = {"t": rnd.clock, "b": body}
+            self.home[key] = home
+            self.dirty.add(key)
+        self.positions.update(rnd.positions)
+
+    def _forget_other_stages(self, instance: str, partitions: set[int]) -> None:
+        """Drop half-received rounds of other stages for partitions this one now holds
+        (a stage that stopped mid-round never sends the rest)."""
+        for other in [i for i in self._staged if i != instance]:
+            rounds = self._staged[other]
+            for seq in [s for s, r in rounds.items() if set(r.positions) & partitions]:
+                del rounds[seq]
+            if not rounds:
+                del self._staged[other]
+
+    def assign(self, owned: set[int]) -> None:
+        """The partials partitions owned now: keys of the others go, rounds start over."""
+        self.drop_partitions({h for h in self.home.values() if h not in owned})
+        self.owned = set(owned)
+        self._staged = {}
 
     def drop_partitions(self, homes: set[int]) -> None:
         for key in [k for k, h in self.home.items() if h in homes]:

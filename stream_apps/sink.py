@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
+import orjson
 import redis.asyncio as aioredis
 
 from schemas.serving import (
@@ -56,7 +57,13 @@ class RedisSink:
         counts: Mapping[str, int] | None,
         clock: int | None,
         feeds: Mapping[str, Mapping[str, Mapping[str, object]]] | None = None,
+        positions: Mapping[int, int] | None = None,
     ) -> None:
+        """One transaction: the figures, then meta with the counts and the watermark.
+
+        `positions` (input partition -> next offset) is the input position the counts
+        and every figure written so far cover: the watermark a reader checks.
+        """
         started = time.perf_counter()
         now = datetime.now(UTC).isoformat()
         p = self.prefix
@@ -83,6 +90,10 @@ class RedisSink:
             meta["clock"] = datetime.fromtimestamp(clock, UTC).isoformat()
         if counts is not None:
             meta.update(counts)
+        if positions is not None:
+            meta["offsets"] = orjson.dumps(
+                {str(k): v for k, v in sorted(positions.items())}
+            ).decode()
         pipe.hset(meta_key(p), mapping=_mapping(meta))
         await pipe.execute()
         changed = sorted(set(snapshots) | set(series))

@@ -11,10 +11,13 @@ from domain.calendar import WorkingCalendar
 from domain.lifecycle import DossierState, Lifecycle, calendar_resume
 from stream_apps.book import PartitionBook
 from stream_apps.partials import (
+    BUNDLE_MAX_BYTES,
     PartialMerger,
-    encode_partial,
+    Round,
+    home_partition,
     merged_series,
     merged_snapshot,
+    round_messages,
     series_buckets,
     snapshot_counts,
 )
@@ -57,14 +60,91 @@ def test_merged_partials_equal_one_book_over_all_dossiers() -> None:
         assert merged_series(series) == whole.series(scope, t).to_redis_hash(), scope
 
 
-def test_the_newest_partial_of_a_partition_replaces_the_older() -> None:
+def _merger(owned: set[int]) -> PartialMerger:
     merger = PartialMerger()
-    merger.accept("city", encode_partial(0, 100, {"open_now": 5}), home=1)
-    merger.accept("city", encode_partial(1, 100, {"open_now": 2}), home=1)
-    doc = orjson.loads(merger.accept("city", encode_partial(0, 160, {"open_now": 4}), home=1))
-    assert sorted(doc) == ["0", "1"]
-    assert sorted(b["open_now"] for b in merger.bodies("city")) == [2, 4]
+    merger.assign(owned)
+    return merger
+
+
+def _round(instance: str, seq: int, t: int, positions: dict[int, int], parts: list) -> Round:
+    return Round(instance, seq, t, positions, parts)
+
+
+def test_a_round_sends_every_partials_partition_a_message_and_each_key_to_its_home() -> None:
+    parts = [(0, "city", {"open_now": 5}), (1, "agency:SO-YTE", {"open_now": 2}), (0, "_c", {})]
+    messages = round_messages(_round("a", 1, 100, {0: 42, 1: 7}, parts), 4)
+    assert sorted(home for home, _ in messages) == [0, 1, 2, 3]
+    for home, raw in messages:
+        doc = orjson.loads(raw)
+        assert (doc["i"], doc["r"], doc["t"], doc["pos"]) == ("a", 1, 100, {"0": 42, "1": 7})
+        assert doc["chunks"] == [1, 1, 1, 1]
+        assert all(home_partition(k.encode(), 4) == home for _, k, _ in doc["parts"])
+    sent = sorted(tuple(x[:2]) for _, raw in messages for x in orjson.loads(raw)["parts"])
+    assert sent == sorted((p, k) for p, k, _ in parts)
+
+
+def test_a_large_share_is_cut_below_the_message_limit() -> None:
+    big = {"daily.received_total": {str(i): i for i in range(20_000)}}
+    parts = [(3, f"series|agency:A{i}", big) for i in range(12)]
+    messages = round_messages(_round("a", 7, 100, {3: 9}, parts), 2)
+    assert all(len(raw) < 2 * BUNDLE_MAX_BYTES for _, raw in messages)
+    chunks = orjson.loads(messages[0][1])["chunks"]
+    assert sum(chunks) == len(messages) > 2
+    merger = _merger({0, 1})
+    applied = [merger.accept_round(raw, home) for home, raw in messages]
+    assert applied == [False] * (len(messages) - 1) + [True]
+    assert len(merger.docs) == 12 and merger.positions == {3: 9}
+
+
+def test_a_round_applies_only_when_every_owned_partition_delivered_its_share() -> None:
+    merger = _merger({0, 1})
+    first = round_messages(_round("a", 1, 100, {0: 10, 1: 5}, [(0, "city", {"n": 5})]), 2)
+    second = round_messages(_round("a", 2, 160, {0: 20, 1: 6}, [(0, "city", {"n": 4})]), 2)
+    by_home: dict[int, list[bytes]] = {0: [], 1: []}
+    for home, raw in first + second:
+        by_home[home].append(raw)
+    # Partition 0 delivers both rounds before partition 1 delivers anything.
+    assert merger.accept_round(by_home[0][0], 0) is False
+    assert merger.accept_round(by_home[0][1], 0) is False
+    assert merger.docs == {} and merger.positions == {}
+    assert merger.accept_round(by_home[1][0], 1) is True  # round 1 whole
+    assert merger.positions == {0: 10, 1: 5} and merger.bodies("city") == [{"n": 5}]
+    assert merger.accept_round(by_home[1][1], 1) is True  # then round 2
+    assert merger.positions == {0: 20, 1: 6} and merger.bodies("city") == [{"n": 4}]
     assert merger.clock("city") == 160
     assert merger.take_dirty() == ["city"] and merger.take_dirty() == []
-    merger.drop_partitions({1})
+
+
+def test_a_restarted_stage_replaces_the_old_one_and_its_half_rounds_go() -> None:
+    merger = _merger({0, 1})
+    old = round_messages(_round("old", 5, 100, {2: 10}, [(2, "city", {"n": 1})]), 2)
+    merger.accept_round(old[0][1], old[0][0])  # half of the old stage's round
+    new = round_messages(_round("new", 1, 120, {2: 12}, [(2, "city", {"n": 3})]), 2)
+    for home, raw in new:
+        merger.accept_round(raw, home)
+    assert merger.positions == {2: 12} and merger.bodies("city") == [{"n": 3}]
+    # The old stage's other half, late: its round was dropped, nothing goes back.
+    assert merger.accept_round(old[1][1], old[1][0]) is False
+    assert merger.positions == {2: 12} and merger.bodies("city") == [{"n": 3}]
+
+
+def test_two_stages_rounds_merge_and_a_revoked_partitions_keys_go() -> None:
+    merger = _merger({0, 1})
+    for stage, p, value in (("a", 0, 5), ("b", 1, 2)):
+        rnd = _round(stage, 1, 100, {p: 1}, [(p, "city", {"open_now": value})])
+        for home, raw in round_messages(rnd, 2):
+            merger.accept_round(raw, home)
+    assert sorted(b["open_now"] for b in merger.bodies("city")) == [2, 5]
+    home = home_partition(b"city", 2)
+    merger.assign({0, 1} - {home})
     assert merger.bodies("city") == []
+
+
+def test_a_round_whose_share_was_lost_is_dropped_not_waited_for_forever() -> None:
+    merger = _merger({0, 1})
+    lost = round_messages(_round("a", 1, 100, {0: 10}, [(0, "city", {"n": 1})]), 2)
+    later = round_messages(_round("a", 2, 110, {0: 20}, [(0, "city", {"n": 2})]), 2)
+    merger.accept_round(lost[0][1], lost[0][0])  # the round's other share never comes
+    for home, raw in later:
+        merger.accept_round(raw, home)
+    assert merger.positions == {0: 20} and merger.bodies("city") == [{"n": 2}]

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import time
+import uuid
+import warnings
 from collections import defaultdict
+from collections.abc import Iterator
 
 import orjson
 import pytest
 from kafka import KafkaConsumer
 
-from dossier_stream import localstack
+from dossier_stream import kafka_admin, localstack
 from producers.errors import BrokerUnavailableError, DeliveryError, PublishTimeoutError
-from producers.publisher import DossierPublisher
+from producers.publisher import DeliveryReport, DossierPublisher, partition_for
 from schemas.errors import EventValidationError
 from schemas.registry import AgencyRegistry
 from tests.factories import event_doc, lifecycle
@@ -38,6 +41,43 @@ def consume_all(bootstrap: str, topic: str, expected: int, timeout_s: float = 30
         out.extend(consumer)
     consumer.close()
     return out
+
+
+@contextlib.contextmanager
+def refusing_topic(bootstrap: str, name: str) -> Iterator[str]:
+    """A topic whose broker refuses every event: larger than its largest message (200 bytes)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from kafka import KafkaAdminClient
+        from kafka.admin import NewTopic
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        admin.create_topics(
+            [NewTopic(name, 2, 1, topic_configs={"max.message.bytes": "200"})],
+            wait_for_metadata=True,
+        )
+    finally:
+        admin.close()
+    try:
+        yield name
+    finally:
+        kafka_admin.delete_topics(bootstrap, [name])
+
+
+def check_order(messages: list, expected: int) -> dict[str, list[int]]:
+    """Each dossier in one partition, keyed by its id, its sequences in increasing order."""
+    assert len(messages) == expected
+    partitions: dict[str, set[int]] = defaultdict(set)
+    sequences: dict[str, list[int]] = defaultdict(list)
+    for m in sorted(messages, key=lambda m: (m.partition, m.offset)):
+        doc = orjson.loads(m.value)
+        assert m.key == doc["dossier_id"].strip().encode()
+        partitions[doc["dossier_id"]].add(m.partition)
+        sequences[doc["dossier_id"]].append(doc["sequence"])
+    assert all(len(p) == 1 for p in partitions.values()), "a dossier spread over partitions"
+    assert all(seq == sorted(seq) for seq in sequences.values()), "a dossier out of order"
+    return dict(sequences)
 
 
 def test_every_event_is_delivered_keyed_by_dossier_in_sequence_order(
@@ -127,3 +167,49 @@ def test_a_broker_that_goes_down_mid_stream_is_reported_and_nothing_unsent_count
     finally:
         with contextlib.suppress(DeliveryError, PublishTimeoutError):
             pub.close(timeout_s=5)
+
+
+def test_many_events_of_one_dossier_keep_their_order_when_the_publisher_waits_for_acks(
+    stack, names, make_topics
+) -> None:
+    make_topics(names, partitions=4)
+    template = event_doc("processing")
+    pub = DossierPublisher(
+        stack.kafka_bootstrap, names.events_topic, registry=REGISTRY, max_pending=64, linger_ms=5
+    )
+    with pub:
+        parts = pub.partitions()
+        for i in range(1, 6001):  # a hot dossier on every other event, among 50 others
+            dossier = "HOT-1" if i % 2 else f"COLD-{i % 50:02d}"
+            doc = dict(template, event_id=str(uuid.uuid4()), dossier_id=dossier, sequence=i)
+            if i % 3:  # already validated: sent as the bytes given
+                key = dossier.encode()
+                pub.send_validated(orjson.dumps(doc), key, partition_for(key, parts))
+            else:
+                pub.publish(orjson.dumps(doc))
+            assert pub.report.pending < 2 * 64  # bounded: the caller waits for acks
+    assert pub.report == DeliveryReport(acked=6000, failed=0, pending=0)
+    sequences = check_order(consume_all(stack.kafka_bootstrap, names.events_topic, 6000), 6000)
+    assert len(sequences["HOT-1"]) == 3000
+
+
+def test_a_broker_that_refuses_every_event_counts_none_as_delivered(stack, names) -> None:
+    with refusing_topic(stack.kafka_bootstrap, names.events_topic) as topic:
+        pub = DossierPublisher(stack.kafka_bootstrap, topic, delivery_timeout_s=3)
+        try:
+            events = [pub.publish(e) for e in lifecycle("REFUSED-1", steps=STEPS)]
+            key = b"REFUSED-2"
+            pub.send_validated(
+                orjson.dumps(event_doc(dossier_id="REFUSED-2")), key,
+                partition_for(key, pub.partitions()),
+            )  # fmt: skip
+            with pytest.raises(DeliveryError) as info:
+                pub.flush(30)
+            assert pub.report == DeliveryReport(acked=0, failed=len(events) + 1, pending=0)
+            failed = info.value.failed
+            assert {f.dossier_id for f in failed} == {"REFUSED-1", "REFUSED-2"}
+            assert {f.event_id for f in failed} >= {str(e.event_id) for e in events}
+            assert all(f.error for f in failed)
+        finally:
+            with contextlib.suppress(DeliveryError, PublishTimeoutError):
+                pub.close(timeout_s=5)

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
+import uuid
 from pathlib import Path
+from typing import ClassVar
 
 import orjson
+import pytest
+from rich.console import Console
 
 from dossier_stream.cli import main
+from producers import publish_cmd
 from producers.publish_cmd import csv_row_to_event
+from producers.publisher import DeliveryReport, partition_for
 from tests.factories import event_doc
 
 CSV_COLUMNS = [
@@ -98,3 +105,114 @@ def test_dry_run_reads_csv_with_a_header(tmp_path: Path) -> None:
     (row,) = [json.loads(line) for line in rejects.read_text(encoding="utf-8").splitlines()]
     assert row["line"] == 3 and row["errors"][0]["field"] == "agency"
     assert "SO-NOPE" in row["errors"][0]["message"]
+
+
+# -- the validation pipeline: chunks, validator processes, order ------------------------------
+
+
+def big_export(path: Path, n: int, bad: dict[int, str]) -> list[str]:
+    """`n` lines of valid events, dossiers interleaved; line numbers in `bad` replaced."""
+    lines = []
+    base = event_doc("processing")
+    for i in range(1, n + 1):
+        if i in bad:
+            lines.append(bad[i])
+            continue
+        doc = dict(base, event_id=str(uuid.UUID(int=i)), sequence=i // 7 + 1)
+        # One hot dossier on every third line, the rest spread over 50 others.
+        doc["dossier_id"] = "HOT-1" if i % 3 == 0 else f"D-{i % 50:02d}"
+        lines.append(orjson.dumps(doc).decode())
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return lines
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_a_reject_deep_in_a_large_export_keeps_its_line_number_and_field(
+    tmp_path: Path, workers: str
+) -> None:
+    bad = {
+        1: json.dumps(event_doc(channel="fax")),
+        12_345: json.dumps(event_doc(dossier_id="X-1", citizen_name="Nguyễn Văn A")),
+        12_346: "",
+        17_001: "{broken",
+        19_999: "[1, 2]",
+    }
+    source = tmp_path / "big.jsonl"
+    big_export(source, 20_000, bad)  # ~8 MB: several chunks
+    rejects = tmp_path / "rejects.jsonl"
+    code = main(
+        ["publish", str(source), "--dry-run", "--rejects", str(rejects), "--quiet",
+         "--workers", workers]
+    )  # fmt: skip
+    assert code == 1
+    rows = [json.loads(line) for line in rejects.read_text(encoding="utf-8").splitlines()]
+    assert [(r["line"], r["errors"][0]["field"]) for r in rows] == [
+        (1, "channel"),
+        (12_345, "citizen_name"),
+        (17_001, "line"),
+        (19_999, "line"),
+    ]
+    assert "Nguyễn" not in rows[1]["errors"][0]["message"]  # no personal data echoed
+    assert rows[1]["record"] == bad[12_345]
+
+
+class FakePublisher:
+    """Stands in for DossierPublisher: records what the command sends, acknowledges it all."""
+
+    instances: ClassVar[list[FakePublisher]] = []
+
+    def __init__(self, bootstrap: str, topic: str, **_: object) -> None:
+        self.sent: list[tuple[bytes, bytes, int | None]] = []
+        FakePublisher.instances.append(self)
+
+    def partitions(self) -> int:
+        return 4
+
+    def send_validated(self, payload: bytes, key: bytes, partition: int | None = None) -> None:
+        self.sent.append((payload, key, partition))
+
+    @property
+    def report(self) -> DeliveryReport:
+        return DeliveryReport(len(self.sent), 0, 0)
+
+    def close(self) -> DeliveryReport:
+        return self.report
+
+
+def test_events_are_sent_in_file_order_as_the_bytes_read_keyed_and_partitioned_by_dossier(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(publish_cmd, "DossierPublisher", FakePublisher)
+    FakePublisher.instances.clear()
+    source = tmp_path / "big.jsonl"
+    padded = orjson.dumps(event_doc(dossier_id="  PAD-1 ", sequence=9)).decode()
+    lines = big_export(source, 30_000, {5_000: "{broken", 20_000: padded})
+    code = main(["publish", str(source), "--quiet", "--workers", "3", "--topic", "t"])
+    assert code == 1  # one reject
+    (pub,) = FakePublisher.instances
+    expected = [line.encode() for i, line in enumerate(lines, start=1) if i != 5_000]
+    assert [payload for payload, _, _ in pub.sent] == expected  # file order, bytes as read
+    for payload, key, partition in pub.sent:
+        dossier = orjson.loads(payload)["dossier_id"].strip()
+        assert key == dossier.encode()  # the validated id: what the worker checks
+        assert partition == partition_for(key, 4)
+    hot = [orjson.loads(p)["sequence"] for p, k, _ in pub.sent if k == b"HOT-1"]
+    assert len(hot) == 10_000 and hot == sorted(hot)
+
+
+def test_the_progress_bar_shows_on_a_terminal_and_not_with_quiet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, color_system=None, width=200)
+    monkeypatch.setattr(publish_cmd, "err_console", console)
+    source = write_jsonl(tmp_path / "ok.jsonl", [orjson.dumps(event_doc()).decode()] * 3)
+    args = ["publish", str(source), "--dry-run", "--rejects", str(tmp_path / "r.jsonl")]
+    assert main([*args, "--workers", "0"]) == 0
+    shown = screen.getvalue()
+    assert "validating" in shown and "events/s" in shown and "100%" in shown
+    screen.seek(0)
+    screen.truncate()
+    assert main([*args, "--workers", "0", "--quiet"]) == 0
+    assert "validating" not in screen.getvalue()
+    assert "3 valid, 0 rejected" in screen.getvalue()  # the summary stays

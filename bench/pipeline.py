@@ -143,7 +143,8 @@ class Workload:
         return sum(map(len, self.lines)) / len(self.lines)
 
 
-def _generate(spec: WorkloadSpec) -> float | None:
+def generate_workload(spec: WorkloadSpec) -> float | None:
+    """Simulate the workload's file unless it is cached; the seconds it took, or None."""
     path = spec.path()
     if path.exists():
         return None
@@ -172,7 +173,7 @@ def load_workload(events: int, seed: int, start: date, scale: float, days: int |
     generated_any = False
     while True:
         spec = WorkloadSpec(seed, start, days, scale)
-        spent = _generate(spec)
+        spent = generate_workload(spec)
         if spent is not None:
             total_generate += spent
             generated_any = True

@@ -42,7 +42,16 @@ from typing import Any
 
 import orjson
 
-from bench.pipeline import code_state, cpu_seconds, machine, machine_cpu_seconds, say, service_pid
+from bench.pipeline import (
+    WorkloadSpec,
+    code_state,
+    cpu_seconds,
+    generate_workload,
+    machine,
+    machine_cpu_seconds,
+    say,
+    service_pid,
+)
 from dossier_stream import kafka_admin
 from dossier_stream.settings import StackSettings
 from schemas.errors import EventValidationError
@@ -89,45 +98,6 @@ SUMMARY = re.compile(
 # -- the export ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ExportSpec:
-    seed: int
-    start: date
-    days: int
-    scale: float
-
-    @property
-    def stem(self) -> str:
-        return f"publisher-seed{self.seed}-{self.start.isoformat()}-d{self.days}-x{self.scale:g}"
-
-    def full(self) -> Path:
-        return BENCH_DIR / f"{self.stem}.jsonl"
-
-    def first(self, events: int) -> Path:
-        return BENCH_DIR / f"{self.stem}-first{events}.jsonl"
-
-    def command(self, out: Path) -> list[str]:
-        return [
-            sys.executable,
-            "-m",
-            "dossier_stream.cli",
-            "simulate",
-            "--speed",
-            "max",
-            "--seed",
-            str(self.seed),
-            "--start",
-            self.start.isoformat(),
-            "--days",
-            str(self.days),
-            "--scale",
-            f"{self.scale:g}",
-            "--out",
-            str(out),
-            "--quiet",
-        ]
-
-
 def _atomic(path: Path, make: Callable[[Path], None]) -> None:
     """Make `path` through a temporary file, so that only a complete file is ever cached."""
     tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
@@ -138,19 +108,12 @@ def _atomic(path: Path, make: Callable[[Path], None]) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def export_file(spec: ExportSpec, events: int) -> tuple[Path, int]:
+def export_file(spec: WorkloadSpec, events: int) -> tuple[Path, int]:
     """The first `events` lines of the simulated export (made once, then cached)."""
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
-    full = spec.full()
-    if not full.exists():
-        say(f"simulating: {' '.join(spec.command(full)[2:])}")
-        _atomic(
-            full,
-            lambda tmp: subprocess.run(
-                spec.command(tmp), check=True, timeout=3600, cwd=PROJECT_ROOT
-            ).check_returncode(),
-        )
-    path = spec.first(events)
+    generate_workload(spec)  # the pipeline benchmark's cached workload, if already made
+    full = spec.path()
+    path = full.with_name(f"{full.stem}-first{events}.jsonl")
     if not path.exists():
 
         def cut(tmp: Path) -> None:
@@ -596,7 +559,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS, help="JSON results file")
     args = parser.parse_args(argv)
 
-    spec = ExportSpec(args.seed, args.start, args.days, args.scale)
+    spec = WorkloadSpec(args.seed, args.start, args.days, args.scale)
     path, count = export_file(spec, args.events)
     say(f"export: {path.name}, {count:,} events, {path.stat().st_size / 1e6:,.0f} MB")
     lines, keys = read_lines(path)

@@ -230,6 +230,8 @@ class DossierState:
     @property
     def waiting_events(self) -> int:
         """Events waiting for an earlier sequence (void placeholders not counted)."""
+        if not self.pending:
+            return 0
         return sum(1 for w in self.pending.values() if not isinstance(w, Void))
 
     def print_at(self, seq: int) -> bytes | None:

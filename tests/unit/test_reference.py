@@ -33,6 +33,7 @@ from schemas.enums import TimeUnit
 from schemas.events import DossierEvent
 from tests.factories import event
 from tests.reference import (
+    COUNTS,
     ReferenceCalendar,
     default_calendar,
     final_states,
@@ -464,19 +465,7 @@ def small_set() -> list[DossierEvent]:
 
 
 def window_row(snap: dict[str, str], w: str) -> tuple[str, ...]:
-    names = (
-        "received_total",
-        "received_in_person",
-        "received_online_full",
-        "received_online_partial",
-        "received_post",
-        "resolved_on_time",
-        "resolved_late",
-        "became_overdue",
-        "online_ratio",
-        "full_online_ratio",
-        "on_time_rate",
-    )
+    names = (*COUNTS, "online_ratio", "full_online_ratio", "on_time_rate")
     return tuple(snap[f"{w}.{n}"] for n in names)
 
 

@@ -1,11 +1,12 @@
-"""The Faust app: the figures stage (agent and table of partial figures) and its timers.
+"""The Faust app: the figures stage (an agent and its merged table of partials) and timers.
 
 Two stages run in one worker process:
 - the dossier stage (`DossierStage`, a service of this app) applies the events topic to
-  the dossier states and publishes each partition's partial figures, keyed by scope;
-- the figures stage, a Faust agent, keeps the partials of the scopes whose partials
-  partitions this worker owns in a table (`scope-partials`, co-partitioned with the
-  partials topic), merges them (counts add, ratios are derived after) and writes Redis.
+  the dossier states and, every flush interval, publishes a round of its partitions'
+  changed partial figures at one input position (one message per partials partition);
+- the figures stage, a Faust agent, applies whole rounds to its in-memory table of the
+  partials of the scopes whose partials partitions this worker owns (`PartialMerger`),
+  merges them (counts add, ratios are derived after) and writes Redis with the watermark.
 So per-agency figures are exact when several workers share the input partitions.
 
 Neither timer lets an outage stop the worker: a Redis write that fails is retried with

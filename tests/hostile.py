@@ -9,7 +9,6 @@ partition, and fresh dossiers (`HX-...`) that exist only here.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -50,7 +49,6 @@ class Anchors:
     """Clean dossiers of the workload that the corpus aims at, and the time to date it at."""
 
     finished: DossierEvent  # the last event of a dossier whose events are all published
-    first: DossierEvent  # that dossier's sequence-1 event
     at: datetime  # an instant inside the workload, after the anchors' events
 
 
@@ -383,7 +381,7 @@ def documents(run: str = "parity") -> list[Any]:
     anchor_done = DossierEvent.model_validate(event_doc("resolved", sequence=3))
     at = anchor_first.occurred_at + timedelta(days=1)
     out = []
-    for h in corpus(Anchors(anchor_done, anchor_first, at), run):
+    for h in corpus(Anchors(anchor_done, at), run):
         try:
             doc = orjson.loads(h.value)
         except orjson.JSONDecodeError:
@@ -391,7 +389,3 @@ def documents(run: str = "parity") -> list[Any]:
         if not isinstance(doc, list):  # deep nesting aside, every document is kept
             out.append(doc)
     return out
-
-
-def fresh_run_id() -> str:
-    return uuid.uuid4().hex[:8]

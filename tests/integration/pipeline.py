@@ -278,3 +278,23 @@ def view_difference(expected: dict, got: dict) -> str:
         if expected[part] != got[part]:
             return f"{part}: expected {expected[part]!r}\ngot {got[part]!r}"
     return "no difference"
+
+
+class RedisPoller(threading.Thread):
+    """Calls `poll()` over and over, `interval_s` apart, until `stop` is set."""
+
+    interval_s = 0.0
+
+    def __init__(self, client: redis.Redis, prefix: str) -> None:
+        super().__init__(daemon=True)
+        self.client, self.prefix = client, prefix
+        self.stop = threading.Event()
+
+    def poll(self) -> None:
+        raise NotImplementedError
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            self.poll()
+            if self.interval_s:
+                time.sleep(self.interval_s)

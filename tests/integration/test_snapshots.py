@@ -10,7 +10,6 @@ snapshot it lets a reader see must be whole.
 
 from __future__ import annotations
 
-import threading
 from datetime import datetime
 from pathlib import Path
 
@@ -19,7 +18,13 @@ import redis
 from kafka import KafkaProducer
 
 from schemas.serving import meta_key, scope_key
-from tests.integration.pipeline import clock_of, events_of, first_difference, simulate
+from tests.integration.pipeline import (
+    RedisPoller,
+    clock_of,
+    events_of,
+    first_difference,
+    simulate,
+)
 from tests.integration.workers import WorkerProcess, wait_for, worker_env
 from tests.reference import reference_snapshots
 
@@ -33,32 +38,30 @@ def _decode(raw: dict) -> dict[str, str]:
     }
 
 
-class Reader(threading.Thread):
+class Reader(RedisPoller):
     """Reads meta and every scope in one transaction, again and again, keeping each new one."""
 
     def __init__(self, client: redis.Redis, prefix: str, scopes: list[str]) -> None:
-        super().__init__(daemon=True)
-        self.client, self.prefix, self.scopes = client, prefix, scopes
+        super().__init__(client, prefix)
+        self.scopes = scopes
         self.snapshots: dict[str, list[Snapshot]] = {}  # watermark -> each distinct read
         self.reads = 0
-        self.stop = threading.Event()
 
-    def run(self) -> None:
-        while not self.stop.is_set():
-            pipe = self.client.pipeline(transaction=True)
-            pipe.hgetall(meta_key(self.prefix))
-            for scope in self.scopes:
-                pipe.hgetall(scope_key(self.prefix, scope))
-            meta, *hashes = pipe.execute()
-            self.reads += 1
-            meta = _decode(meta)
-            mark = meta.get("offsets")
-            if not mark:
-                continue
-            figures = {s: _decode(h) for s, h in zip(self.scopes, hashes, strict=True) if h}
-            seen = self.snapshots.setdefault(mark, [])
-            if all(figures != other for _, other in seen):
-                seen.append((meta, figures))
+    def poll(self) -> None:
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hgetall(meta_key(self.prefix))
+        for scope in self.scopes:
+            pipe.hgetall(scope_key(self.prefix, scope))
+        meta, *hashes = pipe.execute()
+        self.reads += 1
+        meta = _decode(meta)
+        mark = meta.get("offsets")
+        if not mark:
+            return
+        figures = {s: _decode(h) for s, h in zip(self.scopes, hashes, strict=True) if h}
+        seen = self.snapshots.setdefault(mark, [])
+        if all(figures != other for _, other in seen):
+            seen.append((meta, figures))
 
 
 def test_every_snapshot_read_in_one_transaction_is_exact_at_its_watermark(

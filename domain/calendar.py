@@ -273,6 +273,9 @@ class WorkingCalendar:
             d += _ONE_DAY
         self._working = working
         self._working_set = frozenset(working)
+        # Day-unit near-due starts depend on the due instant alone; most dossiers share
+        # a few midnights, so each is worked out once.
+        self._near_by_due: dict[datetime, datetime] = {}
 
     # -- days -----------------------------------------------------------------
 
@@ -350,8 +353,14 @@ class WorkingCalendar:
         if hours:
             near = (due - (due - received) / 4).replace(microsecond=0)
         else:
-            day_after = self.appointment_date(due) + _ONE_DAY
-            near = _midnight(self.add_working_days(day_after, -self.rules.near_due_working_days))
+            cached = self._near_by_due.get(due)
+            if cached is None:
+                day_after = self.appointment_date(due) + _ONE_DAY
+                n = self.rules.near_due_working_days
+                cached = _midnight(self.add_working_days(day_after, -n))
+                if len(self._near_by_due) < 100_000:
+                    self._near_by_due[due] = cached
+            near = cached
         return max(near, received)
 
     def due_after_resume(

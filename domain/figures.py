@@ -126,6 +126,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SECOND = timedelta(seconds=1)
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _HOURS_BACK = {"24h": 23, "7d": 167, "30d": 719}
+_NESTED = frozenset({"qtd", "ytd"})  # windows that extend the one before them (mtd, qtd)
 
 # Metric slots of the bucket counters: the four channels, then outcomes, then overdue.
 _N = 7
@@ -149,7 +150,13 @@ class ClockTooOldError(DomainError, ValueError):
 
 def scopes_of(state: DossierState) -> tuple[str, ...]:
     """The aggregation scopes a dossier counts in."""
-    return (f"agency:{state.agency}", f"level:{state.level}", f"field:{state.field}", CITY)
+    return _scopes(state.agency, state.level, state.field)
+
+
+@cache
+def _scopes(agency: str, level: str, field: str) -> tuple[str, ...]:
+    # A few hundred combinations: one tuple each, shared by every dossier that has it.
+    return (f"agency:{agency}", f"level:{level}", f"field:{field}", CITY)
 
 
 def epoch_floor(dt: datetime) -> int:
@@ -420,12 +427,14 @@ class _Marks:
 class _Store:
     """Counters of one scope."""
 
-    __slots__ = ("days", "due", "fine", "hours", "near", "open")
+    __slots__ = ("days", "due", "fine", "hours", "months", "near", "open")
 
     def __init__(self) -> None:
-        # bucket -> counts per slot; every instant is in its hour and Vietnam-day bucket
+        # bucket -> counts per slot; every instant is in its hour, Vietnam-day and
+        # Vietnam-month bucket (months keep the year-to-date sums short)
         self.hours: dict[int, list[int]] = {}
         self.days: dict[int, list[int]] = {}
+        self.months: dict[int, list[int]] = {}
         # per slot, the sorted instants at or after the book's fine floor
         self.fine: list[list[int]] = [[] for _ in range(_N)]
         self.open = 0
@@ -547,6 +556,7 @@ class FigureBook:
         slot, x = item
         hour = x // 3600
         day = (x + _VN_OFFSET) // 86400
+        month = _month_of_day(day)
         fine = x >= self._floor
         hourly = x >= self._hour_floor
         for st in stores:
@@ -563,6 +573,12 @@ class FigureBook:
             counts[slot] += sign
             if sign < 0 and not any(counts):
                 del st.days[day]
+            counts = st.months.get(month)
+            if counts is None:
+                counts = st.months[month] = [0] * _N
+            counts[slot] += sign
+            if sign < 0 and not any(counts):
+                del st.months[month]
             if fine:
                 instants = st.fine[slot]
                 if sign > 0:
@@ -669,11 +685,7 @@ class FigureBook:
                 row = hours.get(h)
                 if row is not None:
                     rows.append(row)
-        days = st.days
-        for d in range(d0, d1):
-            row = days.get(d)
-            if row is not None:
-                rows.append(row)
+        _day_rows(st, d0, d1, rows)
         return True
 
     def _must_count(self, st: _Store, a: int, b: int, t: int) -> list[int]:
@@ -696,8 +708,17 @@ class FigureBook:
         near = st.near.at_or_before(t) - overdue
         not_yet_due = st.open - overdue
         windows: dict[str, WindowFigures] = {}
+        previous: tuple[int, list[int]] | None = None  # (start, counts) of the last window
         for w in WINDOWS:
-            c = self._must_count(st, window_start(w, t), t + 1, t)
+            start = window_start(w, t)
+            if previous is not None and w in _NESTED and start <= previous[0]:
+                # qtd is mtd plus whole months before it, ytd is qtd plus whole months:
+                # only those months' buckets are added.
+                more = self._must_count(st, start, previous[0], t)
+                c = [a + b for a, b in zip(previous[1], more, strict=True)]
+            else:
+                c = self._must_count(st, start, t + 1, t)
+            previous = (start, c)
             on_time, late = c[_ON_TIME], c[_LATE]
             windows[w] = WindowFigures(
                 c[0],
@@ -758,6 +779,25 @@ class FigureBook:
                     changed.add(scope)
                     break
         return changed
+
+
+def _day_rows(st: _Store, d0: int, d1: int, rows: list[list[int]]) -> None:
+    """Bucket rows covering the Vietnam days [d0, d1): whole months by their month bucket."""
+    days, months = st.days, st.months
+    m = _month_of_day(d0)
+    if _month_start_day(m) != d0:
+        m += 1  # the first month that starts at or after d0
+    lead_end = max(d0, min(_month_start_day(m), d1))  # days before the first whole month
+    tail = lead_end
+    while (end := _month_start_day(m + 1)) <= d1:
+        row = months.get(m)
+        if row is not None:
+            rows.append(row)
+        tail, m = end, m + 1
+    for d in (*range(d0, lead_end), *range(tail, d1)):
+        row = days.get(d)
+        if row is not None:
+            rows.append(row)
 
 
 def _tables(rows: list[tuple[int, list[int] | None]]) -> dict[str, dict[int, int]]:

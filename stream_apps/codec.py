@@ -22,7 +22,11 @@ _TIMES = (
 
 
 def state_doc(state: DossierState) -> dict[str, Any]:
-    """A JSON-ready document of a dossier's state."""
+    """A document of a dossier's state for `orjson.dumps`.
+
+    Times stay datetimes: orjson writes them as RFC 3339 text (as `isoformat` would,
+    four times faster), which `state_from_doc` reads back.
+    """
     doc: dict[str, Any] = {
         "id": state.dossier_id,
         "agency": state.agency,
@@ -37,8 +41,7 @@ def state_doc(state: DossierState) -> dict[str, Any]:
         "prints": state.prints.hex(),
     }
     for name in _TIMES:
-        value = getattr(state, name)
-        doc[name] = value.isoformat() if value is not None else None
+        doc[name] = getattr(state, name)
     if state.flags:
         doc["flags"] = sorted(state.flags)
     if state.pending:

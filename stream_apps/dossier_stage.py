@@ -31,6 +31,7 @@ from mode import Service
 
 from domain.lifecycle import Lifecycle
 from stream_apps.health import Backoff, Health
+from stream_apps.heap import HeapKeeper
 from stream_apps.kafka_io import Header, read_partition, send_records
 from stream_apps.partials import (
     COUNTS_KEY,
@@ -106,6 +107,7 @@ class DossierStage(Service):
         self._last_release = 0.0
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
+        self.heap = HeapKeeper()
 
     # -- lifecycle ----------------------------------------------------------------------
     async def on_start(self) -> None:
@@ -174,6 +176,7 @@ class DossierStage(Service):
                 for tp, records in batch.items():
                     if records and tp.partition in self.stores:
                         self.positions[tp.partition] = records[-1].offset + 1
+            self.heap.after_batch()
             self.batches += 1
             self.last_batch_s = time.perf_counter() - started
             if self.on_batch is not None:
@@ -337,6 +340,7 @@ class DossierStage(Service):
                     len(store.records),
                     time.perf_counter() - started,
                 )
+            self.heap.after_batch()  # the restored states are long-lived: freeze them
         self.ready.set()
 
     async def revoke(self, tps: set[TopicPartition]) -> None:

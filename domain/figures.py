@@ -81,6 +81,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
 from functools import cache
+from typing import NamedTuple
 
 from domain.calendar import WorkingCalendar
 from domain.errors import DomainError
@@ -169,9 +170,12 @@ def epoch_ceil(dt: datetime) -> int:
     return -((_EPOCH - dt) // _SECOND)
 
 
-@dataclass(frozen=True, slots=True)
-class DossierFacts:
-    """What one received dossier contributes to the figures of its scopes (epoch seconds)."""
+class DossierFacts(NamedTuple):
+    """What one received dossier contributes to the figures of its scopes (epoch seconds).
+
+    A named tuple: made for every applied event, so it is built as cheaply as Python
+    builds anything (a frozen dataclass costs a `__setattr__` call per field).
+    """
 
     scopes: tuple[str, ...]
     channel: ChannelKind

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from dataclasses import replace
 from datetime import datetime, timedelta
 from fractions import Fraction
 from typing import Any
@@ -373,7 +372,7 @@ def test_dirty_scopes_follow_moves() -> None:
     book.clear_dirty()
     book.move(f, f)
     assert book.dirty_scopes() == set()
-    moved = replace(f, scopes=("agency:X", "level:commune", "field:land", CITY))
+    moved = f._replace(scopes=("agency:X", "level:commune", "field:land", CITY))
     book.move(f, moved)
     assert book.dirty_scopes() == {*SCOPES, *moved.scopes}
     assert book.snapshot("agency:SO-YTE", vn(2025, 10, 2)).windows["ytd"].received_total == 0

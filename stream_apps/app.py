@@ -156,6 +156,7 @@ def create_app(settings: WorkerSettings, stage: DossierStage, sink: RedisSink) -
             tp.partition for tp in app.consumer.assignment() if tp.topic == stage.partials_topic
         }
         merger.assign(actives)
+        stage.figures_ready.set()
         # The previous owner of a partials partition took its rounds with it: every
         # worker's dossier stage publishes all of its partials again, as whole rounds.
         stage.request_full_publish()

@@ -100,6 +100,9 @@ class DossierStage(Service):
         self.positions: dict[int, int] = {}  # next input offset per owned partition
         self.on_batch: Callable[[float], None] | None = None
         self.ready = asyncio.Event()
+        # Set once the figures stage owns its partials partitions: events applied before
+        # that would wait in the stage with no figure reaching Redis.
+        self.figures_ready = asyncio.Event()
         self.health = Health()
         self._feed_published: dict[int, set[str]] = {}  # agencies with issues published
         self._instance = uuid.uuid4().hex[:12]  # tells this stage's rounds from a successor's
@@ -153,6 +156,8 @@ class DossierStage(Service):
     async def _run(self) -> None:
         assert self._consumer is not None
         backoff = Backoff(cap=self.settings.retry_max_s)
+        await self.figures_ready.wait()
+        log.info("dossier stage: the figures stage is ready; applying events")
         while not self.should_stop:
             try:
                 batch = await self._consumer.getmany(

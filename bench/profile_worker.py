@@ -54,7 +54,7 @@ BREAKDOWN = [
     ("dossier stage: changelog send + offset commit", "dossier_stage.py", "_checkpoint"),
     ("partials: compute and send (timer)", "dossier_stage.py", "publish_partials"),
     ("figures agent: merge partials, table writes", "agent.py", "_slurp"),
-    ("Redis flush (timer)", "app.py", "flush_to_redis"),
+    ("Redis flush (writer task)", "app.py", "flush_to_redis"),
     ("Kafka fetch: unpack records", "fetcher.py", "_unpack_records"),
     ("idle: waiting in epoll", "~", "<method 'poll' of 'select.epoll' objects>"),
 ]

@@ -52,7 +52,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -164,12 +164,12 @@ Waiting = DossierEvent | Void
 NOT_CHECKED: Any = object()  # ApplyResult.facts when no check ran
 
 
-@dataclass(frozen=True)
-class ApplyResult:
+class ApplyResult(NamedTuple):
     """The outcome of one event, the events applied because of it, and rejections.
 
     `consumed` says whether the event used up its sequence (a conflict does not).
     `facts` is what the check returned for the final state, or `NOT_CHECKED`.
+    (A named tuple: one is made for every message.)
     """
 
     outcome: Outcome
@@ -361,7 +361,7 @@ class Lifecycle:
             state.pending[sequence] = Void(sequence, reason)
             return ApplyResult(Outcome.REJECTED)
         result = self._drain(state, Void(sequence, reason), check, trigger=None)
-        return dataclasses.replace(result, outcome=Outcome.REJECTED)
+        return result._replace(outcome=Outcome.REJECTED)
 
     def release(self, state: DossierState, check: Check | None = None) -> ApplyResult:
         """End the gap before the first waiting event: missing sequences become void."""

@@ -1,4 +1,5 @@
-"""The Faust app: the figures stage (an agent and its merged table of partials) and timers.
+"""The Faust app: the figures stage (an agent and its merged table of partials), the partials
+timer and the Redis writer.
 
 Two stages run in one worker process:
 - the dossier stage (`DossierStage`, a service of this app) applies the events topic to
@@ -7,15 +8,19 @@ Two stages run in one worker process:
 - the figures stage, a Faust agent, applies whole rounds to its in-memory table of the
   partials of the scopes whose partials partitions this worker owns (`PartialMerger`),
   merges them (counts add, ratios are derived after) and writes Redis with the watermark.
-So per-agency figures are exact when several workers share the input partitions.
+So per-agency figures are exact when several workers share the input partitions. One
+writer task flushes Redis as soon as a round has been applied, and at least every flush
+interval.
 
-Neither timer lets an outage stop the worker: a Redis write that fails is retried with
+Neither the partials timer nor the writer lets an outage stop the worker: a Redis write that fails is retried with
 backoff and, once Redis answers again, every figure is written anew (Redis may have come
 back empty); partials the broker did not take are all published again.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -76,13 +81,15 @@ def create_app(settings: WorkerSettings, stage: DossierStage, sink: RedisSink) -
     metrics = WorkerMetrics(stage, sink)
     stage.on_batch = metrics.batch_seconds.observe
     state: dict[str, Any] = {"last_series": 0.0}
+    round_merged = asyncio.Event()  # wakes the Redis writer as soon as a round is whole
 
     @app.agent(partials)
     async def merge_partials(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
         # A handful of messages per round (one per partials partition and dossier
         # partition), however many scopes changed: the per-message cost stays small.
         async for event in stream.events():
-            merger.accept_round(event.value, event.message.partition)
+            if merger.accept_round(event.value, event.message.partition):
+                round_merged.set()
             yield None
 
     @app.timer(interval=settings.flush_interval_s)
@@ -97,7 +104,22 @@ def create_app(settings: WorkerSettings, stage: DossierStage, sink: RedisSink) -
     redis_backoff = Backoff(first=settings.flush_interval_s, cap=settings.retry_max_s)
     redis_state: dict[str, Any] = {"rewrite": False, "next_try": 0.0}
 
-    @app.timer(interval=settings.flush_interval_s)
+    @app.task
+    async def write_redis() -> None:
+        """Write Redis when a round has been merged, and at least every flush interval.
+
+        One writer: flushes never overlap, so an older one cannot land after a newer one.
+        """
+        while not app.should_stop:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(round_merged.wait(), settings.flush_interval_s)
+            round_merged.clear()
+            try:
+                await flush_to_redis()
+            except Exception:  # a bug must not stop the figures for good: log it, go on
+                log.exception("writing the figures to Redis failed")
+                await asyncio.sleep(settings.flush_interval_s)
+
     async def flush_to_redis() -> None:
         if time.monotonic() < redis_state["next_try"]:
             return

@@ -367,9 +367,12 @@ class PartitionStore:
         record.last_offset = max(record.last_offset, offset)
         dossier_id = record.state.dossier_id
         self.dirty.add(dossier_id)
-        after_counts = record.counts()
-        for i in range(4):
-            self._totals[i] += after_counts[i] - before_counts[i]
+        applied, duplicates, dead, pending = record.counts()
+        totals = self._totals
+        totals[0] += applied - before_counts[0]
+        totals[1] += duplicates - before_counts[1]
+        totals[2] += dead - before_counts[2]
+        totals[3] += pending - before_counts[3]
         self._track(record, self.meta.max_event_time if clock is None else clock)
 
     def _track(self, record: DossierRecord, clock: float) -> None:

@@ -542,6 +542,8 @@ class PipelineResult:
     events_per_s: float | None
     stage_events_per_s: float | None  # ... to /health events_in == N (dossier stage done)
     redis_lag_s: float  # from the dossier stage done to Redis showing it
+    # the most Redis trailed the dossier stage during the run (`redis_max_lag`)
+    redis_max_lag_s: float | None
     start_to_first_event_s: float  # process start to the first applied event (health)
     first_figure_after_first_event_s: float | None  # ... to {prefix}:scope:city in Redis
     first_figure_after_start_s: float | None
@@ -626,6 +628,51 @@ class HealthSampler(threading.Thread):
     def stop(self) -> None:
         self._halt.set()
         self.join(10)
+
+
+def redis_lags(
+    stage_timeline: Sequence[tuple[float, int]],
+    redis_timeline: Sequence[tuple[float, int | None]],
+) -> list[tuple[float, float]]:
+    """How far Redis trailed the dossier stage at each Redis sample: [(t, lag s)].
+
+    For a Redis sample (t, r) the lag is t minus the earliest time the stage (the
+    workers' /health `events_in`) had reached r events, interpolated linearly between
+    the two stage samples around it; 0 when r is 0. Samples with r None (no meta yet)
+    are left out, and so are those beyond the last stage sample's count (the stage's
+    time is unknown). A lag below 0 (the stage sampled too coarsely) counts as 0.
+    Both timelines are (seconds since one origin, events), in time order.
+    """
+    out: list[tuple[float, float]] = []
+    for t, r in redis_timeline:
+        if r is None:
+            continue
+        if r <= 0:
+            out.append((t, 0.0))
+            continue
+        reached: float | None = None
+        prev: tuple[float, int] | None = None
+        for ts, n in stage_timeline:
+            if n >= r:
+                if prev is None or n == prev[1]:
+                    reached = ts
+                else:
+                    t0, n0 = prev
+                    reached = t0 + (r - n0) / (n - n0) * (ts - t0)
+                break
+            prev = (ts, n)
+        if reached is not None:
+            out.append((t, max(0.0, t - reached)))
+    return out
+
+
+def redis_max_lag(
+    stage_timeline: Sequence[tuple[float, int]],
+    redis_timeline: Sequence[tuple[float, int | None]],
+) -> float | None:
+    """The most Redis trailed the dossier stage over the run (`redis_lags`); None if unknown."""
+    lags = [lag for _, lag in redis_lags(stage_timeline, redis_timeline)]
+    return max(lags) if lags else None
 
 
 def _hget_int(client: redis.Redis, key: str, name: str) -> int | None:
@@ -762,6 +809,7 @@ def run_pipeline(
         events_per_s=(expected - n0) / elapsed if measurable else None,
         stage_events_per_s=(expected - n0) / (stage_done - t0) if measurable else None,
         redis_lag_s=t_end - stage_done,
+        redis_max_lag_s=redis_max_lag(sampler.samples, redis_timeline),
         stage_timeline=sampler.samples,
         redis_timeline=redis_timeline,
         start_to_first_event_s=t0 - started,
@@ -1071,6 +1119,7 @@ def row(run: RunResult) -> dict[str, Any]:
         "pipeline_over_faust": run.ratios["pipeline_over_faust"],
         "stage_events_per_s": p.stage_events_per_s,
         "redis_lag_s": p.redis_lag_s,
+        "redis_max_lag_s": p.redis_max_lag_s,
         "first_figure_s": p.first_figure_after_first_event_s,
         "start_to_first_event_s": p.start_to_first_event_s,
         "peak_rss_mib": p.peak_rss_mib[0],
@@ -1098,6 +1147,7 @@ COLUMNS: list[tuple[str, str, Callable[[Any], str]]] = [
     ("pipeline_over_faust", "p/faust", lambda v: f"{v:.2f}"),
     ("stage_events_per_s", "stage/s", lambda v: f"{v:,.0f}"),
     ("redis_lag_s", "lag s", lambda v: f"{v:.2f}"),
+    ("redis_max_lag_s", "max lag s", lambda v: f"{v:.2f}"),
     ("first_figure_s", "1st fig s", lambda v: f"{v:.2f}"),
     ("peak_rss_mib", "RSS MiB", lambda v: f"{v:,.0f}"),
     ("worker_cpu_share", "cpu", lambda v: f"{v:.2f}"),

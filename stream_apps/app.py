@@ -12,9 +12,10 @@ So per-agency figures are exact when several workers share the input partitions.
 writer task flushes Redis as soon as a round has been applied, and at least every flush
 interval.
 
-Neither the partials timer nor the writer lets an outage stop the worker: a Redis write that fails is retried with
-backoff and, once Redis answers again, every figure is written anew (Redis may have come
-back empty); partials the broker did not take are all published again.
+Neither the partials timer nor the writer lets an outage stop the worker: a Redis write
+that fails is retried with backoff and, once Redis answers again, every figure is written
+anew (Redis may have come back empty); partials the broker did not take are all
+published again.
 """
 
 from __future__ import annotations

@@ -111,6 +111,7 @@ class DossierStage(Service):
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
         self.heap = HeapKeeper()
+        self._slice_s = settings.flush_interval_s  # longest the stage holds its lock
 
     # -- lifecycle ----------------------------------------------------------------------
     async def on_start(self) -> None:
@@ -172,15 +173,18 @@ class DossierStage(Service):
             if not batch:
                 continue
             started = time.perf_counter()
-            async with self.lock:
-                await self._process(batch)
-                await self._checkpoint(
-                    {tp: records[-1].offset + 1 for tp, records in batch.items() if records}
-                )
-                # Under the lock: a round of partials is cut at exactly these positions.
-                for tp, records in batch.items():
-                    if records and tp.partition in self.stores:
-                        self.positions[tp.partition] = records[-1].offset + 1
+            left = {tp: records for tp, records in batch.items() if records}
+            while left:
+                # In slices of at most a flush interval, each checkpointed on its own, so
+                # the partials timer (waiting for the lock) can cut a round between them:
+                # Redis trails the stage by about a slice, however large the batch.
+                async with self.lock:
+                    done = await self._process(left, time.perf_counter() + self._slice_s)
+                    await self._checkpoint(done)
+                    # Under the lock: a round of partials is cut at exactly these positions.
+                    for tp, offset in done.items():
+                        if tp.partition in self.stores:
+                            self.positions[tp.partition] = offset
             self.heap.after_batch()
             self.batches += 1
             self.last_batch_s = time.perf_counter() - started
@@ -252,25 +256,46 @@ class DossierStage(Service):
                 await asyncio.sleep(backoff.next())
 
     # -- processing ---------------------------------------------------------------------
-    async def _process(self, batch: dict[TopicPartition, list[Any]]) -> None:
+    async def _process(
+        self, left: dict[TopicPartition, list[Any]], deadline: float
+    ) -> dict[TopicPartition, int]:
+        """Apply records of `left` until done or past `deadline` (perf_counter seconds).
+
+        Applied records are removed from `left`; returns the next offset of every input
+        partition it applied records of.
+        """
         letters_out: list[tuple[bytes | None, bytes, list[Header]]] = []
+        done: dict[TopicPartition, int] = {}
         now = time.time()
-        for tp, records in batch.items():
+        for tp in list(left):
+            records = left[tp]
             store = self.stores.get(tp.partition)
             if store is None:  # revoked while the batch was in flight
+                del left[tp]
                 continue
             figures = self.figures[tp.partition]
-            for i, record in enumerate(records, start=1):
-                if i % 500 == 0:
+            applied = 0
+            for record in records:
+                if applied and applied % 500 == 0:
                     await asyncio.sleep(0)  # let the figures stage and the timers run
+                    if time.perf_counter() >= deadline:
+                        break
                 _, letters = store.process(
                     record.offset, record.key, record.value or b"", figures, now=now
                 )
+                applied += 1
                 for letter in letters:
                     letters_out.append(self._letter(letter, tp.partition, tp.topic))
+            done[tp] = records[applied - 1].offset + 1
+            if applied == len(records):
+                del left[tp]
+            else:
+                left[tp] = records[applied:]
+                break
         if letters_out:
             log.warning("%d message(s) to the dead-letter topic", len(letters_out))
             await self._deliver(self.settings.dead_letter_topic, 0, letters_out)
+        return done
 
     def _letter(
         self, letter: DeadLetter, partition: int, topic: str | None = None

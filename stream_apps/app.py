@@ -81,7 +81,6 @@ def create_app(settings: WorkerSettings, stage: DossierStage, sink: RedisSink) -
     merger = PartialMerger()
     metrics = WorkerMetrics(stage, sink)
     stage.on_batch = metrics.batch_seconds.observe
-    state: dict[str, Any] = {"last_series": 0.0}
     round_merged = asyncio.Event()  # wakes the Redis writer as soon as a round is whole
 
     @app.agent(partials)
@@ -95,11 +94,10 @@ def create_app(settings: WorkerSettings, stage: DossierStage, sink: RedisSink) -
 
     @app.timer(interval=settings.flush_interval_s)
     async def publish_partials() -> None:
-        now = time.monotonic()
-        with_series = now - state["last_series"] >= settings.series_interval_s
-        if with_series:
-            state["last_series"] = now
-        await stage.publish_partials(with_series=with_series)
+        # While events arrive the dossier stage cuts rounds itself, between slices; this
+        # timer covers the quiet times, when only the clock moves figures.
+        if stage.round_due():
+            await stage.publish_partials()
 
     outages = stage.health
     redis_backoff = Backoff(first=settings.flush_interval_s, cap=settings.retry_max_s)

@@ -112,6 +112,8 @@ class DossierStage(Service):
         self._producer: AIOKafkaProducer | None = None
         self.heap = HeapKeeper()
         self._slice_s = settings.flush_interval_s  # longest the stage holds its lock
+        self._last_round = 0.0  # monotonic time the last round was cut
+        self._last_series = 0.0  # ... and the last one with the time series
 
     # -- lifecycle ----------------------------------------------------------------------
     async def on_start(self) -> None:
@@ -185,6 +187,8 @@ class DossierStage(Service):
                     for tp, offset in done.items():
                         if tp.partition in self.stores:
                             self.positions[tp.partition] = offset
+                if self.round_due():
+                    await self.publish_partials()
             self.heap.after_batch()
             self.batches += 1
             self.last_batch_s = time.perf_counter() - started
@@ -465,13 +469,25 @@ class DossierStage(Service):
         self._feed_published[p] = set(issues)
         return out
 
-    async def publish_partials(self, *, with_series: bool) -> int:
-        """Send the changed partials to the partials topic; return how many.
+    def round_due(self) -> bool:
+        """True when the last round was cut a flush interval ago or more."""
+        return time.monotonic() - self._last_round >= self.settings.flush_interval_s
 
-        When the broker does not take them, every partial is sent again at the next
-        call (they are absolute values), so an outage loses nothing.
+    async def publish_partials(self, *, with_series: bool | None = None) -> int:
+        """Cut a round and send it to the partials topic; return how many messages.
+
+        `with_series` None: the time series too when `series_interval_s` has passed
+        since they were last sent. When the broker does not take them, every partial is
+        sent again at the next call (they are absolute values), so an outage loses
+        nothing.
         """
         assert self._producer is not None
+        now = time.monotonic()
+        self._last_round = now
+        if with_series is None:
+            with_series = now - self._last_series >= self.settings.series_interval_s
+        if with_series:
+            self._last_series = now
         async with self.lock:
             rnd = self.partials(self.clock(), with_series=with_series)
         if rnd is None:

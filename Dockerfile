@@ -12,6 +12,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY schemas ./schemas
 COPY domain ./domain
+COPY common ./common
 COPY producers ./producers
 COPY stream_apps ./stream_apps
 COPY dossier_stream ./dossier_stream

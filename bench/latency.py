@@ -80,8 +80,8 @@ from bench.pipeline import (
     redis_version,
     say,
 )
-from dossier_stream import kafka_admin
-from dossier_stream.settings import StackSettings
+from common import kafka_admin
+from common.settings import StackSettings
 from stream_apps.settings import WorkerSettings
 
 with warnings.catch_warnings():

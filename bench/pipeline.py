@@ -54,8 +54,9 @@ import redis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.partitioner import murmur2
 
-from dossier_stream import kafka_admin
-from dossier_stream.settings import LocalStackSettings, StackSettings
+from common import kafka_admin
+from common.settings import StackSettings
+from dossier_stream.settings import LocalStackSettings
 from schemas.events import DossierEvent
 
 with warnings.catch_warnings():
@@ -1046,7 +1047,15 @@ def _git(*argv: str) -> str:
     return done.stdout if done.returncode == 0 else ""
 
 
-CODE_PATHS = ("stream_apps", "domain", "schemas", "dossier_stream", "producers", "pyproject.toml")
+CODE_PATHS = (
+    "stream_apps",
+    "domain",
+    "schemas",
+    "common",
+    "dossier_stream",
+    "producers",
+    "pyproject.toml",
+)
 
 
 def code_state() -> dict[str, Any]:

@@ -37,8 +37,8 @@ from bench.pipeline import (
     publish,
     say,
 )
-from dossier_stream import kafka_admin
-from dossier_stream.settings import StackSettings
+from common import kafka_admin
+from common.settings import StackSettings
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)

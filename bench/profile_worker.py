@@ -37,8 +37,8 @@ from bench.pipeline import (
     run_pipeline,
     say,
 )
-from dossier_stream import kafka_admin
-from dossier_stream.settings import StackSettings
+from common import kafka_admin
+from common.settings import StackSettings
 
 EXAMPLES = """\
 examples:

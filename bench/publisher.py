@@ -52,8 +52,8 @@ from bench.pipeline import (
     say,
     service_pid,
 )
-from dossier_stream import kafka_admin
-from dossier_stream.settings import StackSettings
+from common import kafka_admin
+from common.settings import StackSettings
 from schemas.errors import EventValidationError
 from schemas.events import parse_event
 from schemas.registry import AgencyRegistry

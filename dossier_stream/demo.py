@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,13 +25,21 @@ import redis
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
+from common import kafka_admin
+from common.errors import EXIT_INTERRUPTED, CommandError
+from common.settings import StackSettings
+from domain.calendar import VN_TZ
 from domain.figures import window_start
-from dossier_stream import kafka_admin, localstack
-from dossier_stream.settings import LocalStackSettings, StackSettings
-from dossier_stream.watch import render
+from dossier_stream import localstack
+from dossier_stream.settings import LocalStackSettings
+from dossier_stream.watch import connect, end_live, render
 from schemas.registry import AgencyRegistry
 from schemas.serving import meta_key, scope_key
+
+# The live view owns the screen: the steps' logs only with --log-level INFO.
+LOG_LEVEL = "WARNING"
 
 EXAMPLES = """\
 examples:
@@ -39,15 +48,79 @@ examples:
   dossier-stream demo --speed max --days 91   # a quarter as fast as possible
 """
 
+SERVICE_LABELS = {"kafka": "Kafka", "redis": "Redis"}
+
+# (label, key in the simulator's truth, Redis scope)
+COMPARED_SCOPES = (
+    ("Sở, ban, ngành (city bodies)", "city", "level:city"),
+    ("Xã, phường, đặc khu (communes)", "communes", "level:commune"),
+    ("Toàn thành phố (city-wide)", "total", "city"),
+)
+
+# ds:v1:meta fields, in the order shown, with their labels; other fields follow as they are.
+META_FIELDS = (
+    ("events_in", "events in"),
+    ("applied", "applied"),
+    ("duplicates", "duplicates"),
+    ("pending", "pending (waiting for an earlier sequence)"),
+    ("dead_lettered", "dead letters"),
+    ("stuck_dossiers", "stuck dossiers"),
+    ("flagged_dossiers", "flagged dossiers"),
+    ("clock", "figures as of"),
+    ("clock_mode", "clock"),
+    ("target_window", "online-target window"),
+    ("updated_at", "last flush"),
+    ("offsets", "input offsets (partition: next offset)"),
+)
+_TIMES = {"clock", "updated_at"}
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--days", type=int, default=7, help="simulated days (default 7)")
+    parser.add_argument("--days", type=_positive_int, default=7, help="simulated days (default 7)")
     parser.add_argument(
-        "--speed", default="3600", help="simulated seconds per real second, or max (default 3600)"
+        "--speed",
+        type=_speed,
+        default="3600",
+        help="simulated seconds per real second, realtime, or max (default 3600)",
     )
     parser.add_argument("--seed", type=int, default=2025, help="simulator seed (default 2025)")
-    parser.add_argument("--scale", type=float, default=1.0, help="fraction of the default volume")
-    parser.add_argument("--top", type=int, default=16, help="agencies shown (default 16)")
+    parser.add_argument(
+        "--scale", type=_positive_float, default=1.0, help="fraction of the default volume"
+    )
+    parser.add_argument("--top", type=_positive_int, default=16, help="agencies shown (default 16)")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def _speed(text: str) -> str:
+    """As `simulate --speed` takes it; checked here so that a typo fails before any start."""
+    if text.lower() in ("max", "realtime"):
+        return text.lower()
+    try:
+        _positive_float(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive number, realtime or max, got {text!r}"
+        ) from None
+    return text
 
 
 def run(args: argparse.Namespace) -> int:
@@ -56,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
     stack = StackSettings()
     console.print("[bold]1/4[/bold] starting the local Kafka broker and Redis…")
     for result in localstack.up(local):
-        console.print(f"    {result}")
+        console.print(f"    {started_line(result)}")
     out = local.stack_dir / "demo"
     out.mkdir(parents=True, exist_ok=True)
     # The demo has topics, a consumer group and Redis keys of its own, cleared at every
@@ -69,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
         }
     )
     app_id = "dossier-stream-demo"
-    client = redis.Redis.from_url(stack.redis_url)
+    client = connect(stack.redis_url)
     kafka_admin.delete_topics(
         stack.kafka_bootstrap,
         [
@@ -86,7 +159,8 @@ def run(args: argparse.Namespace) -> int:
     kafka_admin.ensure_topics(
         stack.kafka_bootstrap, {stack.events_topic: stack.partitions, stack.dead_letter_topic: 1}
     )
-    console.print(f"[bold]2/4[/bold] starting the stream worker (log: {out / 'worker.log'})…")
+    worker_log, simulate_log = out / "worker.log", out / "simulate.log"
+    console.print(f"[bold]2/4[/bold] starting the stream worker (log: {worker_log})…")
     # The simulator runs its clock faster than the wall clock: the worker's figures
     # follow the events' time.
     env = dict(os.environ) | {
@@ -96,11 +170,11 @@ def run(args: argparse.Namespace) -> int:
         "DOSSIER_DEAD_LETTER_TOPIC": stack.dead_letter_topic,
         "DOSSIER_REDIS_PREFIX": stack.redis_prefix,
     }
-    worker = _spawn(["worker"], out / "worker.log", env)
+    worker = _spawn(["worker"], worker_log, env)
     summary = out / "truth.json"
+    summary.unlink(missing_ok=True)  # never compare with the truth of an earlier run
     console.print(
-        f"[bold]3/4[/bold] simulating {args.days} days at speed {args.speed} "
-        f"(log: {out / 'simulate.log'})…"
+        f"[bold]3/4[/bold] simulating {args.days} days at speed {args.speed} (log: {simulate_log})…"
     )
     simulate = _spawn(
         [
@@ -117,12 +191,13 @@ def run(args: argparse.Namespace) -> int:
             str(summary),
             "--quiet",
         ],
-        out / "simulate.log",
+        simulate_log,
         env,
     )
     console.print("[bold]4/4[/bold] live figures from Redis (Ctrl-C to stop)")
     registry = AgencyRegistry.default()
-    code = 0
+    failure: str | None = None
+    interrupted = False
     try:
         with Live(
             render(client, stack.redis_prefix, registry, args.top, "city"), console=console
@@ -132,22 +207,20 @@ def run(args: argparse.Namespace) -> int:
                 time.sleep(1.0)
                 live.update(render(client, stack.redis_prefix, registry, args.top, "city"))
                 if worker.poll() is not None:
-                    console.print(
-                        f"[red]the worker stopped (exit {worker.returncode}); see its log[/red]"
-                    )
-                    code = 1
+                    failure = f"the worker stopped (exit {worker.returncode}); see {worker_log}"
                     break
                 if simulate.poll() is not None and settle_until is None:
                     if simulate.returncode != 0:
-                        console.print(
-                            f"[red]the simulator failed (exit {simulate.returncode})[/red]"
+                        failure = (
+                            f"the simulator failed (exit {simulate.returncode}); see {simulate_log}"
                         )
-                        code = 1
                         break
                     settle_until = time.monotonic() + 5.0
                 if settle_until is not None and time.monotonic() > settle_until:
                     break
+        end_live(console)
     except KeyboardInterrupt:
+        interrupted = True
         console.print("stopping…")
     finally:
         for proc in (simulate, worker):
@@ -157,56 +230,146 @@ def run(args: argparse.Namespace) -> int:
                     proc.wait(30)
                 except subprocess.TimeoutExpired:
                     os.killpg(proc.pid, signal.SIGKILL)
+    console.line()
+    meta = _hash(client, meta_key(stack.redis_prefix))
     if summary.exists():
-        _compare(
-            console, client, stack.redis_prefix, json.loads(summary.read_text(encoding="utf-8"))
-        )
-    meta = client.hgetall(meta_key(stack.redis_prefix))
-    console.print({k.decode(): v.decode() for k, v in meta.items()})  # type: ignore[union-attr]
+        truth = json.loads(summary.read_text(encoding="utf-8"))
+        print_comparison(console, client, stack.redis_prefix, truth, meta)
+        console.line()
+    console.print(Text(f"Worker counts ({meta_key(stack.redis_prefix)})", style="bold"))
+    console.print(meta_table(meta))
+    console.line()
     console.print(
-        f"see the figures again with `dossier-stream watch --redis-prefix {stack.redis_prefix}`; "
-        "the services are still running: `dossier-stream services down` stops them"
+        f"See the figures again with `dossier-stream watch --redis-prefix {stack.redis_prefix}`. "
+        "The services are still running: `dossier-stream services down` stops them."
     )
-    return code
+    if failure:
+        raise CommandError(failure)
+    return EXIT_INTERRUPTED if interrupted else 0
 
 
-def _compare(console: Console, client: redis.Redis, prefix: str, truth: dict[str, Any]) -> None:
+def started_line(result: localstack.StartResult) -> str:
+    """One line for a service that `localstack.up` started or found running."""
+    label = SERVICE_LABELS.get(result.name, result.name)
+    if not result.started:
+        return f"{label} already running on {result.address} (pid {result.pid})"
+    return f"{label} started on {result.address} in {result.seconds:.1f} s (pid {result.pid})"
+
+
+def _hash(client: redis.Redis, key: str) -> dict[str, str]:
+    raw = client.hgetall(key)
+    return {k.decode(): v.decode() for k, v in raw.items()}  # type: ignore[union-attr]
+
+
+def _vn_time(iso: str) -> str:
+    try:
+        return f"{datetime.fromisoformat(iso).astimezone(VN_TZ):%Y-%m-%d %H:%M:%S} (Vietnam)"
+    except ValueError:
+        return iso
+
+
+def comparison_window(truth_start: str, clock: str) -> str | None:
+    """The shortest window (mtd, qtd, ytd) at `clock` that holds the whole simulated period."""
+    start = int(datetime.fromisoformat(truth_start).timestamp())
+    t = int(datetime.fromisoformat(clock).timestamp())
+    return next((w for w in ("mtd", "qtd", "ytd") if window_start(w, t) <= start), None)
+
+
+def print_comparison(
+    console: Console,
+    client: redis.Redis,
+    prefix: str,
+    truth: Mapping[str, Any],
+    meta: Mapping[str, str],
+) -> None:
     """The simulator's true figures beside what Redis shows for the same dossiers."""
-    start = int(datetime.fromisoformat(truth["start"]).timestamp())
-    meta = {k.decode(): v.decode() for k, v in client.hgetall(meta_key(prefix)).items()}  # type: ignore[union-attr]
-    if "clock" not in meta:
+    clock = meta.get("clock")
+    if clock is None:
         console.print("[red]Redis has no figures yet[/red]")
         return
-    t = int(datetime.fromisoformat(meta["clock"]).timestamp())
-    window = next((w for w in ("mtd", "qtd", "ytd") if window_start(w, t) <= start), None)
+    window = comparison_window(truth["start"], clock)
     if window is None:
         console.print("the simulated period spans a year end: compare per window with `watch`")
         return
-    table = Table(title=f"simulator truth vs Redis (window {window}, clock {meta['clock']})")
-    for col in ("", "received", "online %", "resolved late"):
+    figures = {scope: _hash(client, scope_key(prefix, scope)) for _, _, scope in COMPARED_SCOPES}
+    console.print(
+        Text(
+            f"Số liệu thật so với Redis (simulator truth vs Redis): window {window}, "
+            f"figures as of {_vn_time(clock)}",
+            style="bold",
+        )
+    )
+    console.print(truth_table(truth, figures, window))
+
+
+def truth_table(
+    truth: Mapping[str, Any], figures: Mapping[str, Mapping[str, str]], window: str
+) -> Table:
+    """Received, online share and resolved late: the truth and Redis, per level and city-wide.
+
+    `figures` maps each Redis scope of COMPARED_SCOPES to its hash (empty when missing).
+    """
+    table = Table()
+    table.add_column("Đơn vị\nunit")
+    table.add_column("Nguồn\nsource")
+    for col in ("Tiếp nhận\nreceived", "Trực tuyến\nonline %", "Giải quyết trễ hạn\nresolved late"):
         table.add_column(col, justify="right")
-    for label, key, scope in (
-        ("city bodies", "city", "level:city"),
-        ("communes", "communes", "level:commune"),
-        ("whole city", "total", "city"),
-    ):
+    table.add_column("Khớp\nmatch", justify="center")
+    for label, key, scope in COMPARED_SCOPES:
         unit = truth[key]
-        raw = client.hgetall(scope_key(prefix, scope))
-        fig = {k.decode(): v.decode() for k, v in raw.items()}  # type: ignore[union-attr]
-        ratio = fig.get(f"{window}.online_ratio") or "0"
-        table.add_row(
-            f"{label} (truth)",
+        share = unit.get("online_share")
+        expected = (
             str(unit["received"]),
-            "–" if unit["online_share"] is None else f"{unit['online_share'] * 100:.1f}",
+            "–" if share is None else f"{share * 100:.1f}",
             str(unit["resolved_late"]),
         )
-        table.add_row(
-            f"{label} (Redis)",
-            fig.get(f"{window}.received_total", "0"),
-            f"{float(ratio) * 100:.1f}",
+        fig = figures.get(scope, {})
+        received = fig.get(f"{window}.received_total", "0")
+        ratio = fig.get(f"{window}.online_ratio")
+        shown = (
+            received,
+            "–" if not ratio or received == "0" else f"{float(ratio) * 100:.1f}",
             fig.get(f"{window}.resolved_late", "0"),
         )
-    console.print(table)
+        same = expected == shown
+        table.add_row(label, "truth", *expected, "")
+        table.add_row(
+            "",
+            "Redis",
+            *shown,
+            Text("✓", style="green") if same else Text("✗", style="bold red"),
+            end_section=True,
+        )
+    return table
+
+
+def meta_table(meta: Mapping[str, str]) -> Table:
+    """The worker's counts and clock from its meta hash, one labelled line each."""
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="dim")
+    table.add_column()
+    if not meta:
+        table.add_row("(empty)", "the worker has not flushed yet")
+        return table
+    known = dict(META_FIELDS)
+    for name in [n for n, _ in META_FIELDS if n in meta] + sorted(set(meta) - set(known)):
+        table.add_row(known.get(name, name), _meta_value(name, meta[name]))
+    return table
+
+
+def _meta_value(name: str, value: str) -> str:
+    if name in _TIMES:
+        return _vn_time(value)
+    if name == "offsets":
+        try:
+            offsets = json.loads(value)
+        except ValueError:
+            return value
+        if isinstance(offsets, dict):
+            parts = sorted(offsets.items(), key=lambda kv: int(kv[0]) if kv[0].isdigit() else 0)
+            return " · ".join(f"{p}: {int(o):,}" for p, o in parts) or "–"
+        return value
+    return f"{int(value):,}" if value.lstrip("-").isdigit() else value
 
 
 def _spawn(command: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:

@@ -29,8 +29,9 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from dossier_stream import kafka_admin
-from dossier_stream.settings import LocalStackSettings, StackSettings
+from common import kafka_admin
+from common.settings import StackSettings
+from dossier_stream.settings import LocalStackSettings
 
 log = logging.getLogger(__name__)
 

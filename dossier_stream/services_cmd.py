@@ -9,10 +9,10 @@ timeouts come from DOSSIER_* environment variables (see dossier_stream/settings.
 from __future__ import annotations
 
 import argparse
-import logging
-import sys
 from collections.abc import Sequence
 
+from common.console import print_error
+from common.errors import EXIT_FAILURE, EXIT_NOT_RUNNING
 from dossier_stream import localstack
 from dossier_stream.settings import LocalStackSettings
 
@@ -20,7 +20,7 @@ EXAMPLES = """\
 examples:
   dossier-stream services up                 # start Kafka and Redis (no-op if running)
   dossier-stream services up --only redis    # just Redis
-  dossier-stream services status             # exit code 0 only when all are running
+  dossier-stream services status             # exit code 3 when one is not running
   dossier-stream services logs --only kafka  # log paths and their last lines
   dossier-stream services down               # stop what `up` started, by recorded PID
   DOSSIER_STACK_DIR=/tmp/stack2 DOSSIER_REDIS_PORT=36379 \\
@@ -28,8 +28,6 @@ examples:
 """
 
 ACTIONS = ("up", "down", "status", "logs")
-EXIT_FAILED = 1
-EXIT_NOT_RUNNING = 3  # as `systemctl status` does for a stopped unit
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -49,8 +47,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    # kafka-python reports every refused connection while the broker boots; keep it quiet.
-    logging.getLogger("kafka").setLevel(logging.ERROR)
     settings = LocalStackSettings()
     services: Sequence[localstack.ServiceName] = (args.only,) if args.only else localstack.SERVICES
     action: str = args.action
@@ -64,25 +60,27 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _up(settings: LocalStackSettings, services: Sequence[localstack.ServiceName]) -> int:
-    exit_code = 0
+    failures: list[str] = []
     for name in services:
         try:
             (result,) = localstack.up(settings, [name])
         except localstack.LocalStackError as exc:
-            print(f"error: {name} did not start: {exc}", file=sys.stderr)
-            exit_code = EXIT_FAILED
+            failures.append(f"{name} did not start: {exc}")
             continue
         how = f"started in {result.seconds:.1f} s" if result.started else "already running"
         print(f"{name:<6} {result.address:<28} pid {result.pid:<8} {how}")
-    return exit_code
+    # Last, so that the output ends in the line that names the failure.
+    for failure in failures:
+        print_error(failure, "services")
+    return EXIT_FAILURE if failures else 0
 
 
 def _down(settings: LocalStackSettings, services: Sequence[localstack.ServiceName]) -> int:
     try:
         results = localstack.down(settings, services)
     except localstack.LocalStackError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        print_error(str(exc), "services")
+        return EXIT_FAILURE
     for result in results:
         how = f"stopped pid {result.pid}" if result.stopped else "was not running"
         print(f"{result.name:<6} {how}")

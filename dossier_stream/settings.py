@@ -1,4 +1,4 @@
-"""Settings shared by every process, read from DOSSIER_* environment variables."""
+"""Settings of the local, Docker-free services; the shared ones live in `common.settings`."""
 
 from __future__ import annotations
 
@@ -7,27 +7,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
-class StackSettings(BaseSettings):
-    """Where the services are and what the topics are called.
-
-    Defaults match the local services that `dossier-stream services up` starts.
-    """
-
-    model_config = SettingsConfigDict(env_prefix="DOSSIER_", extra="ignore")
-
-    kafka_bootstrap: str = Field(
-        "127.0.0.1:29092", description="Kafka bootstrap servers, host:port[,host:port]"
-    )
-    redis_url: str = Field("redis://127.0.0.1:26379/0", description="Redis URL")
-    events_topic: str = Field("dossier.events.v1", description="topic of dossier events")
-    dead_letter_topic: str = Field(
-        "dossier.events.dlq.v1", description="dead-letter topic for events the worker rejects"
-    )
-    redis_prefix: str = Field("ds:v1", description="prefix of every Redis key the worker writes")
-    partitions: int = Field(4, ge=1, description="partitions of the events topic when created")
+from common.settings import PROJECT_ROOT
 
 
 class LocalStackSettings(BaseSettings):

@@ -11,17 +11,19 @@ import time
 from datetime import datetime
 
 import redis
-from rich.console import Group
+from redis.connection import parse_url
+from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from common.settings import StackSettings
 from domain.calendar import VN_TZ
-from dossier_stream.settings import StackSettings
 from schemas.registry import AgencyRegistry
 from schemas.serving import below_target_key, meta_key, scope_key
 
 ONLINE_TARGET = 0.80
+CONNECT_TIMEOUT_S = 5.0
 
 EXAMPLES = """\
 examples:
@@ -33,7 +35,9 @@ examples:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     stack = StackSettings()
-    parser.add_argument("--redis-url", default=stack.redis_url, help="Redis URL")
+    parser.add_argument(
+        "--redis-url", type=redis_url_arg, default=stack.redis_url, help="Redis URL"
+    )
     parser.add_argument("--redis-prefix", default=stack.redis_prefix, help="Redis key prefix")
     parser.add_argument("--top", type=int, default=16, help="agencies to list (by received)")
     parser.add_argument(
@@ -47,6 +51,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--once", action="store_true", help="print one snapshot and exit")
     parser.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
+
+
+def redis_url_arg(text: str) -> str:
+    """An argparse type: a URL redis-py can use (redis://, rediss:// or unix://)."""
+    try:
+        parse_url(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def connect(url: str) -> redis.Redis:
+    """A Redis client that gives up connecting after a few seconds, not never."""
+    return redis.Redis.from_url(url, socket_connect_timeout=CONNECT_TIMEOUT_S)
 
 
 def _figures(client: redis.Redis, prefix: str, scope: str) -> dict[str, str] | None:
@@ -143,11 +161,9 @@ def render(
 
 
 def run(args: argparse.Namespace) -> int:
-    client = redis.Redis.from_url(args.redis_url)
+    client = connect(args.redis_url)
     registry = AgencyRegistry.default()
     if args.once:
-        from rich.console import Console
-
         Console().print(
             render(client, args.redis_prefix, registry, args.top, args.level, args.window)
         )
@@ -167,4 +183,11 @@ def run(args: argparse.Namespace) -> int:
                 render(client, args.redis_prefix, registry, args.top, args.level, args.window),
                 refresh=True,
             )
+    end_live(live.console)
     return 0
+
+
+def end_live(console: Console) -> None:
+    """End the line a Live display leaves open when the output is not a terminal."""
+    if not console.is_terminal:
+        console.line()

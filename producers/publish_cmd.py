@@ -21,6 +21,7 @@ import io
 import json
 import multiprocessing
 import os
+import signal
 import sys
 import threading
 import time
@@ -42,8 +43,9 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from dossier_stream.console import err_console
-from dossier_stream.settings import StackSettings
+from common.console import err_console
+from common.errors import CommandError
+from common.settings import StackSettings
 from producers.errors import PublisherError
 from producers.publisher import DossierPublisher, compression_codecs, partition_for
 from schemas.errors import EventValidationError, FieldError
@@ -144,6 +146,8 @@ _REGISTRY: AgencyRegistry | None = None
 
 def _init_validator(registry_path: str | None) -> None:
     global _REGISTRY
+    # Ctrl-C reaches the whole process group: the sending process stops the validators.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _REGISTRY = AgencyRegistry.from_file(Path(registry_path)) if registry_path else None
     if _REGISTRY is None:
         _REGISTRY = AgencyRegistry.default()
@@ -454,18 +458,19 @@ def run(args: argparse.Namespace) -> int:
             finally:
                 validators.close()
                 if publisher is not None:
-                    summary.delivered, summary.not_delivered = _finish(publisher)
-    except PublisherError as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
+                    summary.delivered, summary.not_delivered, failure = _finish(publisher)
+                    failure_note = "; ".join(x for x in (failure, failure_note) if x)
+    except PublisherError:
         summary.not_delivered = max(summary.not_delivered, summary.valid - summary.delivered)
-        _print_summary(summary, rejects_path, args.dry_run, time.monotonic() - started)
-        return 1
-    if failure_note:
-        err_console.print(f"[red]error:[/red] {failure_note}")
+        if summary.read:
+            _print_summary(summary, rejects_path, args.dry_run, time.monotonic() - started)
+        raise  # `dossier-stream` ends with the line that names it
     _print_summary(summary, rejects_path, args.dry_run, time.monotonic() - started)
     if summary.rejected == 0 and rejects_path.exists() and rejects_path.stat().st_size == 0:
         rejects_path.unlink()
-    return 0 if summary.ok and not failure_note else 1
+    if failure_note:
+        raise CommandError(failure_note)
+    return 0 if summary.ok else 1
 
 
 def _send_chunk(publisher: DossierPublisher, chunk: Chunk, checked: Checked) -> int:
@@ -494,13 +499,15 @@ def _send_chunk(publisher: DossierPublisher, chunk: Chunk, checked: Checked) -> 
     return sent
 
 
-def _finish(publisher: DossierPublisher) -> tuple[int, int]:
+def _finish(publisher: DossierPublisher) -> tuple[int, int, str]:
+    """Wait for the broker's acknowledgements: (delivered, not delivered, why not)."""
+    failure = ""
     try:
         publisher.close()
     except PublisherError as exc:
-        err_console.print(f"[red]delivery failed:[/red] {exc}")
+        failure = f"delivery failed: {exc}"
     report = publisher.report
-    return report.acked, report.failed + report.pending
+    return report.acked, report.failed + report.pending, failure
 
 
 def _write_reject(rejects: IO[str], line: int, errors: list[tuple[str, str]], raw: str) -> None:
@@ -586,7 +593,8 @@ def _print_summary(summary: PublishSummary, rejects: Path, dry_run: bool, second
             ""
             if dry_run
             else f", {summary.delivered} delivered, {summary.not_delivered} not delivered"
-        )
+        ),
+        soft_wrap=True,
     )
     if summary.rejected:
-        err_console.print(f"rejected records with their reasons: {rejects}")
+        err_console.print(f"rejected records with their reasons: {rejects}", soft_wrap=True)

@@ -33,8 +33,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
+from common.errors import EXIT_INTERRUPTED, EXIT_USAGE, CommandError
+from common.settings import StackSettings
 from domain.calendar import WorkingCalendar
-from dossier_stream.settings import StackSettings
 from producers.simulator import (
     UTC7,
     Incident,
@@ -317,8 +318,7 @@ def run(args: argparse.Namespace) -> int:
         registry = AgencyRegistry.default()
         simulator = WorkloadSimulator(config, registry=registry, calendar=WorkingCalendar())
     except (ValueError, DossierStreamError) as exc:
-        errors.print(f"[red]error:[/] {exc}")
-        return 2
+        raise CommandError(str(exc), EXIT_USAGE) from exc
     truth = TruthBuilder(
         registry, config.start_at, config.end_at, agencies=[p.code for p in simulator.profiles]
     )
@@ -334,30 +334,26 @@ def run(args: argparse.Namespace) -> int:
     interrupted = False
     written = 0
     with ExitStack() as stack:
-        try:
-            sink = _open_sink(args, stack, registry)
-        except DossierStreamError as exc:
-            errors.print(f"[red]error:[/] {exc}")
-            if args.out is None:
-                errors.print("Is Kafka running? Start it with `dossier-stream services up`.")
-            return 1
+        # An unreachable broker or an --out that cannot be written: `dossier-stream`
+        # names it on one line.
+        sink = _open_sink(args, stack, registry)
         try:
             _pump(simulator, sink, truth, pacer, config, errors if show_progress else None)
             sink.flush()
         except KeyboardInterrupt:
             interrupted = True
         except DossierStreamError as exc:
-            errors.print(f"[red]error:[/] {exc} ({sink.written:,} events sent before it)")
-            return 1
+            raise CommandError(f"{exc} ({sink.written:,} events sent before it)") from exc
         written = sink.written
     elapsed = time.perf_counter() - started
     stats = simulator.stats
     if interrupted:
         errors.print(
             f"interrupted: {written:,} events written ({stats.dossiers:,} dossiers planned); "
-            "the figures of a partial run are not printed"
+            "the figures of a partial run are not printed",
+            soft_wrap=True,
         )
-        return 130
+        return EXIT_INTERRUPTED
     result = truth.build()
     if args.summary_json is not None:
         doc = result.to_dict()

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from dossier_stream.settings import PROJECT_ROOT, StackSettings
+from common.settings import PROJECT_ROOT, StackSettings
 
 
 class WorkerSettings(StackSettings):

@@ -15,9 +15,9 @@ from typing import Any
 import faust
 import redis.asyncio as aioredis
 
+from common import kafka_admin
 from domain.calendar import WorkingCalendar
 from domain.lifecycle import Lifecycle, calendar_resume
-from dossier_stream import kafka_admin
 from schemas.registry import AgencyRegistry
 from stream_apps.app import create_app
 from stream_apps.book import PartitionBook

@@ -18,8 +18,10 @@ from pathlib import Path
 import pytest
 import redis
 
-from dossier_stream import kafka_admin, localstack
-from dossier_stream.settings import LocalStackSettings, StackSettings
+from common import kafka_admin
+from common.settings import StackSettings
+from dossier_stream import localstack
+from dossier_stream.settings import LocalStackSettings
 
 INTEGRATION_DIR = Path(__file__).parent / "integration"
 # Fixtures that reach the services: a test using any of them is an integration test.

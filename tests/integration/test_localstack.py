@@ -13,8 +13,10 @@ import pytest
 import redis
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
-from dossier_stream import kafka_admin, localstack
-from dossier_stream.settings import LocalStackSettings, StackSettings
+from common import kafka_admin
+from common.settings import StackSettings
+from dossier_stream import localstack
+from dossier_stream.settings import LocalStackSettings
 
 if TYPE_CHECKING:
     from conftest import Names

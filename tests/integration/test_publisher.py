@@ -13,7 +13,8 @@ import orjson
 import pytest
 from kafka import KafkaConsumer
 
-from dossier_stream import kafka_admin, localstack
+from common import kafka_admin
+from dossier_stream import localstack
 from producers.errors import BrokerUnavailableError, DeliveryError, PublishTimeoutError
 from producers.publisher import DeliveryReport, DossierPublisher, partition_for
 from schemas.errors import EventValidationError

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
-from dossier_stream.settings import PROJECT_ROOT, LocalStackSettings, StackSettings
+from common.settings import PROJECT_ROOT, StackSettings
+from dossier_stream.settings import LocalStackSettings
 from stream_apps.settings import WorkerSettings
 
 COMPOSE_FILE = PROJECT_ROOT / "docker-compose.yml"

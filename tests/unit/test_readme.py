@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from dossier_stream.settings import LocalStackSettings, StackSettings
+from common.settings import StackSettings
+from dossier_stream.settings import LocalStackSettings
 from stream_apps.settings import WorkerSettings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,21 +9,38 @@ from typing import Any
 import kafka.errors as kafka_errors
 from kafka import KafkaAdminClient
 
+from common.settings import StackSettings
+from schemas.errors import DossierStreamError
+
 log = logging.getLogger(__name__)
 
 
-class KafkaAdminError(RuntimeError):
+class KafkaAdminError(DossierStreamError, RuntimeError):
     """A topic could not be created or deleted, or the broker did not answer."""
+
+
+class KafkaUnavailableError(KafkaAdminError):
+    """No Kafka broker answered at the bootstrap address in time."""
 
 
 def _admin(bootstrap: str, timeout_s: float) -> KafkaAdminClient:
     timeout_ms = max(1000, int(timeout_s * 1000))
-    return KafkaAdminClient(
-        bootstrap_servers=bootstrap,
-        client_id="dossier-stream-admin",
-        request_timeout_ms=timeout_ms,
-        bootstrap_timeout_ms=timeout_ms,
-    )
+    try:
+        return KafkaAdminClient(
+            bootstrap_servers=bootstrap,
+            client_id="dossier-stream-admin",
+            request_timeout_ms=timeout_ms,
+            bootstrap_timeout_ms=timeout_ms,
+        )
+    except kafka_errors.KafkaError as exc:  # NoBrokersAvailable, KafkaTimeoutError, ...
+        raise KafkaUnavailableError(
+            f"no Kafka broker answered at {bootstrap} within {timeout_ms / 1000:g} s"
+        ) from exc
+
+
+def _timeout(timeout_s: float | None) -> float:
+    """The caller's timeout, else DOSSIER_KAFKA_ADMIN_TIMEOUT_S."""
+    return StackSettings().kafka_admin_timeout_s if timeout_s is None else timeout_s
 
 
 def describe_cluster(bootstrap: str, *, timeout_s: float = 10.0) -> dict[str, Any]:
@@ -40,20 +57,22 @@ def ensure_topics(
     topics: Mapping[str, int],
     *,
     compacted: Collection[str] = frozenset(),
-    timeout_s: float = 30.0,
+    timeout_s: float | None = None,
 ) -> list[str]:
     """Create the topics of `topics` (name -> partitions) that do not exist yet.
 
     Replication factor 1 (one local broker); names in `compacted` get
     `cleanup.policy=compact`. Topics that already exist are left as they are, whatever
     their partition count. Returns the names created, after each one has a leader for
-    every partition, so callers can produce to them at once.
+    every partition, so callers can produce to them at once. `timeout_s` defaults to
+    DOSSIER_KAFKA_ADMIN_TIMEOUT_S; raises KafkaUnavailableError if no broker answers.
     """
     unknown = set(compacted) - set(topics)
     if unknown:
         raise ValueError(f"compacted names are not in topics: {sorted(unknown)}")
     if not topics:
         return []
+    timeout_s = _timeout(timeout_s)
     timeout_ms = int(timeout_s * 1000)
     admin = _admin(bootstrap, timeout_s)
     try:
@@ -89,11 +108,17 @@ def ensure_topics(
         admin.close()
 
 
-def delete_topics(bootstrap: str, names: Iterable[str], *, timeout_s: float = 30.0) -> list[str]:
-    """Delete the named topics; names that do not exist are ignored. Returns those deleted."""
+def delete_topics(
+    bootstrap: str, names: Iterable[str], *, timeout_s: float | None = None
+) -> list[str]:
+    """Delete the named topics; names that do not exist are ignored. Returns those deleted.
+
+    `timeout_s` defaults to DOSSIER_KAFKA_ADMIN_TIMEOUT_S.
+    """
     wanted = sorted(set(names))
     if not wanted:
         return []
+    timeout_s = _timeout(timeout_s)
     admin = _admin(bootstrap, timeout_s)
     try:
         existing = set(admin.list_topics())

@@ -1,4 +1,4 @@
-"""Terminal helpers shared by the commands: progress bars that stay out of pipes."""
+"""Terminal helpers for the commands: one-line errors, progress bars that stay out of pipes."""
 
 from __future__ import annotations
 
@@ -18,7 +18,23 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+PROG = "dossier-stream"
+
 err_console = Console(stderr=True)
+
+
+def print_error(message: str, command: str | None = None) -> None:
+    """Print a failure as `dossier-stream COMMAND: error: MESSAGE`, as argparse does.
+
+    Plain text, never wrapped. The lines after the first of a multi-line message (a
+    service's log, say) are printed before it, so the output ends in the one line that
+    names the problem.
+    """
+    first, *detail = message.strip().splitlines() or ["failed"]
+    if detail:
+        print("\n".join(detail), file=sys.stderr)
+    prog = f"{PROG} {command}" if command else PROG
+    print(f"{prog}: error: {first}", file=sys.stderr, flush=True)
 
 
 class _Bar:

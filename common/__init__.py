@@ -1,0 +1,1 @@
+"""Shared below the adapters and the command line: settings, errors, console, Kafka admin."""

@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 JS_DIR := tests/js
 JS_STAMP := $(JS_DIR)/node_modules/.installed-$(shell cat $(JS_DIR)/package-lock.json | sha1sum | cut -c1-12)
 
-.PHONY: setup demo test lint unit services-up services-down bench crash-test fault-test clean
+.PHONY: setup demo test lint unit services-up services-down bench bench-latency crash-test fault-test clean
 
 setup: $(STAMP) $(JS_STAMP)
 
@@ -52,6 +52,11 @@ bench: setup
 	$(BIN)/python -m bench.pipeline --start 2025-07-01 --days 91 --events 0 --runs 1 \
 		--skip-faust --out bench/results/quarter.json
 	$(BIN)/python -m bench.pipeline --events 200000 --runs 3
+
+# Live latency, publication to figure, at 100, 1,000 and 5,000 events/s (about 4 minutes).
+bench-latency: setup
+	$(BIN)/dossier-stream services up
+	$(BIN)/python -m bench.latency
 
 # The full crash test: 200,000+ events, five SIGKILLs, a broker restart, a Redis flush.
 crash-test: setup

@@ -63,6 +63,7 @@ class PartitionFigures(Protocol):
 
 FiguresFactory = Callable[[int], PartitionFigures]
 
+YIELD_EVERY_S = 0.01  # the stage gives the event loop back this often within a slice
 DEAD_LETTER_MAX_BYTES = 256 * 1024  # larger dead letters keep their first bytes only
 FEED_CAP = 1000  # most stuck (and flagged) dossiers listed per agency and partition
 
@@ -276,6 +277,7 @@ class DossierStage(Service):
         letters_out: list[tuple[bytes | None, bytes, list[Header]]] = []
         done: dict[TopicPartition, int] = {}
         now = time.time()
+        next_yield = time.perf_counter() + YIELD_EVERY_S
         for tp in list(left):
             records = left[tp]
             store = self.stores.get(tp.partition)
@@ -285,9 +287,10 @@ class DossierStage(Service):
             figures = self.figures[tp.partition]
             applied = 0
             for record in records:
-                if applied and applied % 500 == 0:
+                if applied and applied % 50 == 0 and (tick := time.perf_counter()) >= next_yield:
                     await asyncio.sleep(0)  # let the figures stage and the timers run
-                    if time.perf_counter() >= deadline:
+                    next_yield = tick + YIELD_EVERY_S
+                    if tick >= deadline:
                         break
                 _, letters = store.process(
                     record.offset, record.key, record.value or b"", figures, now=now

@@ -67,9 +67,9 @@ from bench.pipeline import (
     CpuShare,
     _plain,
     _worker_env,
-    cleanup,
+    cleanup_worker_run,
     code_state,
-    export_tree,
+    code_under_test,
     free_port,
     get_json,
     load_workload,
@@ -79,6 +79,8 @@ from bench.pipeline import (
     peak_rss_mib,
     redis_version,
     say,
+    services_reachable,
+    worker_env_option,
 )
 from common import kafka_admin
 from common.settings import StackSettings
@@ -686,13 +688,13 @@ def run_rate(
         if child is not None and child.alive():
             child.stop()
         client.close()
-        cleanup(
+        cleanup_worker_run(
             bootstrap,
             redis_url,
-            topics=[topic, dlq],
-            topic_prefixes=[f"{app_id}-"],
-            groups=[app_id, f"{app_id}-dossiers"],
-            redis_prefixes=[prefix],
+            topic=topic,
+            dead_letter_topic=dlq,
+            app_id=app_id,
+            redis_prefix=prefix,
             workdir=None if args.keep_logs else workdir,
         )
 
@@ -841,35 +843,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.seconds <= 0 or args.partitions < 1 or args.poll_ms <= 0:
         raise SystemExit("--seconds, --partitions and --poll-ms must be positive")
-    pairs = [item.partition("=") for item in args.worker_env]
-    if any(not name or not eq for name, eq, _ in pairs):
-        raise SystemExit("--worker-env takes NAME=VALUE")
-    args.worker_env = {name: value for name, _, value in pairs}
+    args.worker_env = worker_env_option(args.worker_env)
     signal.signal(signal.SIGTERM, _interrupt)  # cleaned up like Ctrl-C
     # The poller thread and the producer's event loop share the GIL: switch often, so a
     # poll's reply time is not held back by a burst of sends.
     sys.setswitchinterval(0.001)
     stack = StackSettings()
-    try:
-        kafka_admin.describe_cluster(stack.kafka_bootstrap, timeout_s=5)
-        redis.Redis.from_url(stack.redis_url).ping()
-    except Exception as exc:
-        say(f"Kafka or Redis is not reachable ({exc!r}): `dossier-stream services up`")
+    if not services_reachable(stack):
         return 1
-    if args.ref:
-        args.code_dir, sha = export_tree(args.ref)
-        code: dict[str, Any] = {
-            "ref": args.ref,
-            "commit": sha,
-            "uncommitted": [],
-            "diff_sha1": None,
-        }
-        say(f"the worker runs {args.ref} = {sha} from {args.code_dir.relative_to(PROJECT_ROOT)}")
-    else:
-        args.code_dir = PROJECT_ROOT
-        code = code_state()  # again at the end: others may edit the tree during the run
-        if code["uncommitted"]:
-            say(f"measuring uncommitted worker code: {', '.join(code['uncommitted'])}")
+    args.code_dir, code = code_under_test(args.ref)
     counts = [max(1, round(rate * args.seconds)) for rate in args.rates]
     workload = load_workload(max(counts), args.seed, args.start, args.scale, None)
     results: list[RateResult] = []

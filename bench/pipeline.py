@@ -889,6 +889,59 @@ class RunResult:
     ratios: dict[str, float | None] = field(default_factory=dict)
 
 
+def cleanup_worker_run(
+    bootstrap: str,
+    redis_url: str,
+    *,
+    topic: str,
+    dead_letter_topic: str,
+    app_id: str,
+    redis_prefix: str,
+    workdir: Path | None,
+) -> None:
+    """`cleanup` of what one worker run made: its topics, its groups and Redis keys."""
+    cleanup(
+        bootstrap,
+        redis_url,
+        topics=[topic, dead_letter_topic],
+        topic_prefixes=[f"{app_id}-"],
+        groups=[app_id, f"{app_id}-dossiers"],
+        redis_prefixes=[redis_prefix],
+        workdir=workdir,
+    )
+
+
+def worker_env_option(items: Sequence[str]) -> dict[str, str]:
+    """The `--worker-env NAME=VALUE` options as a mapping."""
+    pairs = [item.partition("=") for item in items]
+    if any(not name or not eq for name, eq, _ in pairs):
+        raise SystemExit("--worker-env takes NAME=VALUE")
+    return {name: value for name, _, value in pairs}
+
+
+def services_reachable(stack: StackSettings) -> bool:
+    """True when the local Kafka and Redis answer; says what to do when they do not."""
+    try:
+        kafka_admin.describe_cluster(stack.kafka_bootstrap, timeout_s=5)
+        redis.Redis.from_url(stack.redis_url).ping()
+    except Exception as exc:
+        say(f"Kafka or Redis is not reachable ({exc!r}): `dossier-stream services up`")
+        return False
+    return True
+
+
+def code_under_test(ref: str | None) -> tuple[Path, dict[str, Any]]:
+    """Where the workers' code is (`--ref` exported, or this tree) and what it is."""
+    if ref:
+        code_dir, sha = export_tree(ref)
+        say(f"workers run {ref} = {sha} from {code_dir.relative_to(PROJECT_ROOT)}")
+        return code_dir, {"ref": ref, "commit": sha, "uncommitted": [], "diff_sha1": None}
+    code = code_state()  # again at the end: others may edit the tree during the run
+    if code["uncommitted"]:
+        say(f"measuring uncommitted worker code: {', '.join(code['uncommitted'])}")
+    return PROJECT_ROOT, code
+
+
 def one_run(
     index: int, args: argparse.Namespace, stack: StackSettings, workload: Workload
 ) -> RunResult:
@@ -1260,31 +1313,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.runs < 1 or args.events < 0 or (args.events == 0 and args.days is None):
         raise SystemExit("--runs must be at least 1, --events at least 1 (or 0 with --days)")
-    pairs = [item.partition("=") for item in args.worker_env]
-    if any(not name or not eq for name, eq, _ in pairs):
-        raise SystemExit("--worker-env takes NAME=VALUE")
-    args.worker_env = {name: value for name, _, value in pairs}
+    args.worker_env = worker_env_option(args.worker_env)
     stack = StackSettings()
-    try:
-        kafka_admin.describe_cluster(stack.kafka_bootstrap, timeout_s=5)
-        redis.Redis.from_url(stack.redis_url).ping()
-    except Exception as exc:
-        say(f"Kafka or Redis is not reachable ({exc!r}): `dossier-stream services up`")
+    if not services_reachable(stack):
         return 1
-    if args.ref:
-        args.code_dir, sha = export_tree(args.ref)
-        code: dict[str, Any] = {
-            "ref": args.ref,
-            "commit": sha,
-            "uncommitted": [],
-            "diff_sha1": None,
-        }
-        say(f"workers run {args.ref} = {sha} from {args.code_dir.relative_to(PROJECT_ROOT)}")
-    else:
-        args.code_dir = PROJECT_ROOT
-        code = code_state()  # again at the end: others may edit the tree during the run
-        if code["uncommitted"]:
-            say(f"benchmarking uncommitted worker code: {', '.join(code['uncommitted'])}")
+    args.code_dir, code = code_under_test(args.ref)
     workload = load_workload(args.events, args.seed, args.start, args.scale, args.days)
     runs: list[RunResult] = []
     for i in range(1, args.runs + 1):

@@ -29,7 +29,7 @@ from bench.pipeline import (
     WORKER_COMMAND,
     Child,
     _worker_env,
-    cleanup,
+    cleanup_worker_run,
     free_port,
     get_json,
     load_workload,
@@ -101,13 +101,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         consumer.close()
         admin.close()
         client.close()
-        cleanup(
+        cleanup_worker_run(
             bootstrap,
             redis_url,
-            topics=[topic, dlq],
-            topic_prefixes=[f"{app_id}-"],
-            groups=[app_id, f"{app_id}-dossiers"],
-            redis_prefixes=[prefix],
+            topic=topic,
+            dead_letter_topic=dlq,
+            app_id=app_id,
+            redis_prefix=prefix,
             workdir=None,
         )
         shutil.rmtree(workdir, ignore_errors=True)

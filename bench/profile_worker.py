@@ -30,7 +30,7 @@ from bench.pipeline import (
     PROJECT_ROOT,
     Child,
     _rate,
-    cleanup,
+    cleanup_worker_run,
     export_tree,
     load_workload,
     publish,
@@ -163,13 +163,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         for child in children:
             if child.alive():
                 child.stop(120)
-        cleanup(
+        cleanup_worker_run(
             stack.kafka_bootstrap,
             stack.redis_url,
-            topics=[topic, dlq],
-            topic_prefixes=[f"{app_id}-"],
-            groups=[app_id, f"{app_id}-dossiers"],
-            redis_prefixes=[prefix],
+            topic=topic,
+            dead_letter_topic=dlq,
+            app_id=app_id,
+            redis_prefix=prefix,
             workdir=None,
         )
         shutil.rmtree(workdir, ignore_errors=True)

@@ -28,6 +28,7 @@ from rich.table import Table
 from rich.text import Text
 
 from common import kafka_admin
+from common.argtypes import positive_float, positive_int
 from common.errors import EXIT_INTERRUPTED, CommandError
 from common.settings import StackSettings
 from domain.calendar import VN_TZ
@@ -76,7 +77,7 @@ _TIMES = {"clock", "updated_at"}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--days", type=_positive_int, default=7, help="simulated days (default 7)")
+    parser.add_argument("--days", type=positive_int, default=7, help="simulated days (default 7)")
     parser.add_argument(
         "--speed",
         type=_speed,
@@ -85,29 +86,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=2025, help="simulator seed (default 2025)")
     parser.add_argument(
-        "--scale", type=_positive_float, default=1.0, help="fraction of the default volume"
+        "--scale", type=positive_float, default=1.0, help="fraction of the default volume"
     )
-    parser.add_argument("--top", type=_positive_int, default=16, help="agencies shown (default 16)")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-    return value
+    parser.add_argument("--top", type=positive_int, default=16, help="agencies shown (default 16)")
 
 
 def _speed(text: str) -> str:
@@ -115,7 +96,7 @@ def _speed(text: str) -> str:
     if text.lower() in ("max", "realtime"):
         return text.lower()
     try:
-        _positive_float(text)
+        positive_float(text)
     except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(
             f"expected a positive number, realtime or max, got {text!r}"

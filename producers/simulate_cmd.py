@@ -33,6 +33,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
+from common.argtypes import non_negative_float, positive_int
 from common.errors import EXIT_INTERRUPTED, EXIT_USAGE, CommandError
 from common.settings import StackSettings
 from domain.calendar import WorkingCalendar
@@ -77,12 +78,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "with --speed realtime, today)",
     )
     when.add_argument(
-        "--days", type=_positive_int, default=91, help="simulated days (default 91, a quarter)"
+        "--days", type=positive_int, default=91, help="simulated days (default 91, a quarter)"
     )
     when.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     when.add_argument(
         "--scale",
-        type=_non_negative_float,
+        type=non_negative_float,
         default=1.0,
         help="fraction of the default volume, e.g. 0.01 for tests (default 1)",
     )
@@ -94,7 +95,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     when.add_argument(
         "--commune-daily",
-        type=_non_negative_float,
+        type=non_negative_float,
         default=25.0,
         metavar="N",
         help="dossiers received per working day by an average commune-level unit (default 25)",
@@ -170,28 +171,8 @@ def _date_arg(text: str) -> date:
         raise argparse.ArgumentTypeError(f"not an ISO date (YYYY-MM-DD): {text!r}") from None
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, got {text}")
-    return value
-
-
 def _rate_arg(text: str) -> float:
-    value = _non_negative_float(text)
+    value = non_negative_float(text)
     if value > 1:
         raise argparse.ArgumentTypeError(f"a rate is between 0 and 1, got {text}")
     return value

@@ -17,6 +17,7 @@ No outage stops it: a send the broker does not acknowledge is retried with backo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -25,7 +26,7 @@ from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, OutOfOrderSequenceNumber
 from aiokafka.structs import OffsetAndMetadata
 from mode import Service
 
@@ -119,15 +120,7 @@ class DossierStage(Service):
     # -- lifecycle ----------------------------------------------------------------------
     async def on_start(self) -> None:
         s = self.settings
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=s.kafka_bootstrap,
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=5,
-            max_batch_size=1024 * 1024,
-            max_request_size=4 * 1024 * 1024,
-        )
-        await self._producer.start()
+        await self._start_producer()
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=s.kafka_bootstrap,
             group_id=self.group_id,
@@ -152,6 +145,32 @@ class DossierStage(Service):
             self.group_id,
             self.changelog_topic,
         )
+
+    async def _start_producer(self) -> None:
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self.settings.kafka_bootstrap,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=5,
+            max_batch_size=1024 * 1024,
+            max_request_size=4 * 1024 * 1024,
+        )
+        await self._producer.start()
+
+    async def _renew_producer(self, exc: Exception) -> None:
+        """Replace a producer whose idempotence state the broker no longer accepts.
+
+        After a long broker outage the broker may refuse the producer's sequence numbers
+        for good (OutOfOrderSequenceNumber); a new producer gets a new producer id. What
+        it sends again is harmless (see `_deliver`).
+        """
+        if not isinstance(exc, OutOfOrderSequenceNumber) or self._producer is None:
+            return
+        log.warning("Kafka producer renewed after %r", exc)
+        old, self._producer = self._producer, None
+        with contextlib.suppress(Exception):
+            await old.stop()
+        await self._start_producer()
 
     async def on_stop(self) -> None:
         if self._consumer is not None:
@@ -264,6 +283,7 @@ class DossierStage(Service):
                 if self.should_stop:
                     raise
                 await asyncio.sleep(backoff.next())
+                await self._renew_producer(exc)
 
     # -- processing ---------------------------------------------------------------------
     async def _process(
@@ -512,6 +532,7 @@ class DossierStage(Service):
         except (TimeoutError, KafkaError, OSError) as exc:
             self.health.failed("kafka", exc)
             self.request_full_publish()
+            await self._renew_producer(exc)
             return 0
         return len(messages)
 

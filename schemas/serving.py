@@ -68,6 +68,28 @@ def updates_channel(prefix: str) -> str:
     return f"{prefix}:updates"
 
 
+def alerts_open_key(prefix: str) -> str:
+    """Hash of the alerts open now: incident id -> the opening `AlertEvent` (JSON)."""
+    return f"{prefix}:alerts:open"
+
+
+def alerts_log_key(prefix: str) -> str:
+    """Stream (capped, `XADD MAXLEN ~`) of every alert event, each once: fields `id`, `alert`
+    (the `AlertEvent` JSON)."""
+    return f"{prefix}:alerts:log"
+
+
+def alerts_channel(prefix: str) -> str:
+    """Pub/sub channel: each alert event (JSON) as it is stored."""
+    return f"{prefix}:alerts"
+
+
+def alerts_state_key(prefix: str) -> str:
+    """Hash the worker keeps its alert rules' state in: `{kind}|{scope}` -> JSON. Internal:
+    written in the same transaction as the alerts, so an alert is stored exactly once."""
+    return f"{prefix}:alerts:state"
+
+
 class WindowReading(BaseModel):
     """One window's figures of a scope, as read from `{prefix}:scope:{scope}`."""
 

@@ -754,6 +754,30 @@ class FigureBook:
         daily_rows.append((_day_start(day_t), self._must_count(st, _day_start(day_t), t + 1, t)))
         return ScopeSeries(scope, t, _tables(hourly_rows), _tables(daily_rows))
 
+    def overdue_hours(self, scope: str, t: int) -> tuple[dict[int, int], int]:
+        """The hourly `became_overdue` counts of a scope at clock t over all kept hours.
+
+        Returns (hour bucket start -> count of became-overdue instants <= t, zeros
+        omitted; the first instant they cover). About 32 days of hours are kept, more
+        than the 168 hours of `series`: the spike alert compares a working day with the
+        20 before it. The hours cover from the later of the kept floor and 00:00 of the
+        first Vietnam day of the book's history (before it nothing is known).
+        """
+        self._advance(t)
+        st = self._stores.get(scope, _EMPTY)
+        hour_t = t // 3600
+        out = {
+            h * 3600: row[_OVERDUE]
+            for h, row in st.hours.items()
+            if h < hour_t and row[_OVERDUE]
+        }
+        now = self._must_count(st, hour_t * 3600, t + 1, t)[_OVERDUE]
+        if now:
+            out[hour_t * 3600] = now
+        city = self._stores.get(CITY)
+        first = _day_start(min(city.days)) if city is not None and city.days else t
+        return dict(sorted(out.items())), max(self._hour_floor, first)
+
     def scopes_changed_between(self, t0: int, t1: int) -> set[str]:
         """Scopes whose snapshot or series at t1 may differ from those at t0, with no event.
 

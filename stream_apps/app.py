@@ -28,9 +28,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import faust
+from aiokafka.errors import KafkaError
 from redis.exceptions import RedisError
 
+from schemas.alerts import AlertEvent
+from stream_apps.alerting import AlertEngine, states_json
 from stream_apps.dossier_stage import DossierStage
 from stream_apps.health import Backoff
 from stream_apps.metrics import CONTENT_TYPE, WorkerMetrics
@@ -39,6 +43,7 @@ from stream_apps.partials import (
     FEED_PREFIX,
     SERIES_PREFIX,
     PartialMerger,
+    merged_alert_hours,
     merged_feed,
     merged_series,
     merged_snapshot,
@@ -46,11 +51,17 @@ from stream_apps.partials import (
 )
 from stream_apps.settings import WorkerSettings
 from stream_apps.sink import RedisSink
+from stream_apps.webhooks import aiohttp_post, deliver
 
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: WorkerSettings, stage: DossierStage, sink: RedisSink) -> faust.App:
+def create_app(
+    settings: WorkerSettings,
+    stage: DossierStage,
+    sink: RedisSink,
+    alerts: AlertEngine | None = None,
+) -> faust.App:
     """Build the worker's Faust app. Nothing connects until the worker starts it."""
     datadir = Path(settings.data_dir) / settings.app_id
     datadir.mkdir(parents=True, exist_ok=True)
@@ -98,6 +109,31 @@ def create_app(settings: WorkerSettings, stage: DossierStage, sink: RedisSink) -
         # timer covers the quiet times, when only the clock moves figures.
         if stage.round_due():
             await stage.publish_partials()
+
+    if settings.alert_webhooks:
+        alert_topic = app.topic(settings.alerts_topic, schema=raw, internal=False)
+        webhook_state: dict[str, Any] = {}
+
+        @app.agent(alert_topic)
+        async def deliver_alerts(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
+            # A handful of alerts a day: one message at a time is fine here.
+            async for value in stream:
+                event = AlertEvent.model_validate_json(value)
+                session = webhook_state.get("session")
+                if session is None:
+                    session = webhook_state["session"] = aiohttp.ClientSession()
+                failed = await deliver(
+                    aiohttp_post(session, settings.webhook_timeout_s),
+                    settings.alert_webhooks,
+                    event,
+                    retries=settings.webhook_retries,
+                )
+                if failed:
+                    await stage.publish(
+                        settings.alerts_undelivered_topic,
+                        [(event.scope.encode(), f.record()) for f in failed],
+                    )
+                yield None
 
     outages = stage.health
     redis_backoff = Backoff(first=settings.flush_interval_s, cap=settings.retry_max_s)
@@ -163,12 +199,80 @@ def create_app(settings: WorkerSettings, stage: DossierStage, sink: RedisSink) -
                 merger.dirty.update(keys)
                 raise
             metrics.flush_seconds.observe(sink.last_flush_s)
+        if alerts is not None:
+            for key in keys:
+                if key.startswith(SERIES_PREFIX):
+                    hours = merged_alert_hours(merger.bodies(key))
+                    if hours is not None:
+                        alert_view.hours[key.removeprefix(SERIES_PREFIX)] = hours
+                elif key.startswith("agency:"):
+                    alert_view.counts[key] = sum_counts(merger.bodies(key))
+            await judge_alerts(alerts, rewrite=full)
+
+    alert_view = _AlertView()
+
+    async def judge_alerts(engine: AlertEngine, *, rewrite: bool) -> None:
+        """Judge the alert rules on the merged figures; publish, then store, what changed.
+
+        Kafka first, then Redis: a crash between the two sends the events again (same
+        ids) and stores them once, since Redis stores them with the states they came from.
+        """
+        if not engine.loaded:
+            states, opened = await sink.read_alerts()
+            engine.load(states, opened)
+            rewrite = False  # what Redis has is what we hold
+            log.info(
+                "alerts: %d rule states and %d open alerts read from Redis",
+                len(states),
+                len(opened),
+            )
+        if rewrite:
+            owned = set(alert_view.counts) | set(alert_view.hours)
+            engine.drop_scopes(lambda scope: scope in owned)
+            stored, opened = engine.stored_form()
+            await sink.write_alerts(
+                stored, [], open_now=opened, log_maxlen=settings.alerts_log_maxlen
+            )
+        gauges_t, spike_t = merger.settled_clock(), merger.settled_hour()
+        if (gauges_t, spike_t) == alert_view.judged_at:
+            return
+        verdict = engine.judge(
+            gauges_t if gauges_t != alert_view.judged_at[0] else None,
+            alert_view.counts,
+            spike_t if spike_t != alert_view.judged_at[1] else None,
+            alert_view.hours,
+        )
+        if verdict.events:
+            records = [(e.scope.encode(), e.model_dump_json().encode()) for e in verdict.events]
+            try:
+                await stage.publish(settings.alerts_topic, records)
+            except (TimeoutError, KafkaError, OSError) as exc:
+                outages.failed("kafka", exc)
+                return  # judged again at the next flush, from the same states
+        if verdict:
+            await sink.write_alerts(
+                states_json(verdict), verdict.events, log_maxlen=settings.alerts_log_maxlen
+            )
+            engine.commit(verdict)
+        alert_view.judged_at = (gauges_t, spike_t)
+        for e in verdict.events:
+            log.warning(
+                "alert %s %s: %s at %s (%s)",
+                e.action,
+                e.kind,
+                e.agency_name or e.scope,
+                e.at.isoformat(),
+                e.id,
+            )
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def drop_revoked(sender: Any, revoked: set[Any], **kwargs: Any) -> None:
         homes = {tp.partition for tp in revoked if tp.topic == stage.partials_topic}
         if homes:
             merger.assign(merger.owned - homes)
+            alert_view.forget(merger.docs)
+            if alerts is not None:
+                alerts.loaded = False  # the next owner stores what it judges; read it again
             log.info("figures stage: partials partitions %s revoked", sorted(homes))
 
     @app.on_rebalance_complete.connect  # type: ignore[arg-type]
@@ -177,6 +281,9 @@ def create_app(settings: WorkerSettings, stage: DossierStage, sink: RedisSink) -
             tp.partition for tp in app.consumer.assignment() if tp.topic == stage.partials_topic
         }
         merger.assign(actives)
+        alert_view.forget(merger.docs)
+        if alerts is not None:
+            alerts.loaded = False
         stage.figures_ready.set()
         # The previous owner of a partials partition took its rounds with it: every
         # worker's dossier stage publishes all of its partials again, as whole rounds.
@@ -203,3 +310,18 @@ def create_app(settings: WorkerSettings, stage: DossierStage, sink: RedisSink) -
         return web.text(metrics.render(), content_type=CONTENT_TYPE)
 
     return app
+
+
+class _AlertView:
+    """The merged figures the alert rules read, kept between flushes."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, dict[str, int]] = {}  # agency scope -> merged counts
+        self.hours: dict[str, tuple[dict[int, int], int]] = {}  # scope -> overdue hours
+        self.judged_at: tuple[int | None, int | None] = (None, None)
+
+    def forget(self, docs: Any) -> None:
+        """Keep only the scopes whose partials this worker still holds."""
+        self.counts = {k: v for k, v in self.counts.items() if k in docs}
+        self.hours = {k: v for k, v in self.hours.items() if SERIES_PREFIX + k in docs}
+        self.judged_at = (None, None)

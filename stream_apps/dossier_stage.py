@@ -39,6 +39,7 @@ from stream_apps.partials import (
     FEED_PREFIX,
     SERIES_PREFIX,
     Round,
+    alert_hours,
     round_messages,
     series_buckets,
     snapshot_counts,
@@ -60,6 +61,7 @@ class PartitionFigures(Protocol):
     def snapshot(self, scope: str, t: int) -> Any: ...
     def scopes(self) -> list[str]: ...
     def series(self, scope: str, t: int) -> Any: ...
+    def overdue_hours(self, scope: str, t: int) -> tuple[dict[int, int], int]: ...
 
 
 FiguresFactory = Callable[[int], PartitionFigures]
@@ -465,6 +467,8 @@ class DossierStage(Service):
             if with_series or full:
                 for scope in sorted(series_due):
                     body = series_buckets(book.series(scope, t))
+                    if not scope.startswith("field:"):
+                        body.update(alert_hours(*book.overdue_hours(scope, t)))
                     out.append((p, SERIES_PREFIX + scope, body))
                 series_due.clear()
             out += [(p, key, body) for key, body in self._feed_partials(p, full)]
@@ -476,7 +480,15 @@ class DossierStage(Service):
             return None
         self._rounds += 1
         positions = {p: self.positions.get(p, 0) for p in self.figures}
-        return Round(self._instance, self._rounds, t, positions, out)
+        return Round(
+            self._instance,
+            self._rounds,
+            t,
+            positions,
+            out,
+            series=with_series or full,
+            low=self.low_clock(t),
+        )
 
     def _feed_partials(self, p: int, full: bool) -> list[tuple[str, Any]]:
         """Partials of the agencies whose stuck or flagged dossiers changed (capped lists)."""
@@ -536,6 +548,19 @@ class DossierStage(Service):
             return 0
         return len(messages)
 
+    async def publish(self, topic: str, records: list[tuple[bytes, bytes]]) -> None:
+        """Send records (key, value) with this stage's producer; return once the broker
+        has them all. Raises what the producer raised (the producer is renewed first
+        when the broker refused its sequence numbers)."""
+        assert self._producer is not None
+        try:
+            futures = [await self._producer.send(topic, key=k, value=v) for k, v in records]
+            if futures:
+                await asyncio.gather(*futures)
+        except (TimeoutError, KafkaError, OSError) as exc:
+            await self._renew_producer(exc)
+            raise
+
     def counts(self) -> dict[str, int]:
         total: dict[str, int] = {}
         for store in self.stores.values():
@@ -563,6 +588,16 @@ class DossierStage(Service):
             for book in self.figures.values()
             if "city" in book.scopes()
         )
+
+    def low_clock(self, t: int) -> int:
+        """The clock every owned partition has reached: `t` live; in event time, the
+        earliest of the partitions' latest event times (another partition's clock may
+        be ahead, and a dossier of a slower one is not overdue before its own events
+        say so). Partitions with no event yet do not hold it back."""
+        if self.settings.clock != "event":
+            return t
+        times = [s.meta.max_event_time for s in self.stores.values() if s.meta.max_event_time]
+        return min(int(min(times)), t) if times else t
 
     def event_clock(self) -> float:
         """Latest event time applied in the partitions this worker owns (epoch seconds)."""

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from common.settings import PROJECT_ROOT, StackSettings
 
@@ -62,3 +62,34 @@ class WorkerSettings(StackSettings):
     second_supplement_late: bool = Field(
         True, description="a second supplement request makes the dossier late (766 method)"
     )
+    alerts: bool = Field(True, description="judge the alert rules and publish alerts")
+    alerts_topic: str = Field("dossier.alerts.v1", description="topic of alert events")
+    alerts_thresholds_file: Path | None = Field(
+        None,
+        description="JSON file of alert thresholds: defaults and per-agency overrides "
+        "(docs/alerts.md); none: the built-in defaults",
+    )
+    alerts_log_maxlen: int = Field(
+        10_000, ge=100, description="about how many alert events the Redis log stream keeps"
+    )
+    alert_webhooks: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="URLs each alert event is POSTed to (Alertmanager webhook body); "
+        "comma-separated",
+    )
+    alerts_undelivered_topic: str = Field(
+        "dossier.alerts.undelivered.v1",
+        description="topic of alert deliveries that failed after every retry, with the reason",
+    )
+    webhook_timeout_s: float = Field(5.0, gt=0, description="timeout of one webhook request")
+    webhook_retries: int = Field(
+        3, ge=0, description="retries of a webhook delivery after the first attempt"
+    )
+
+    @field_validator("alert_webhooks", mode="before")
+    @classmethod
+    def _split_urls(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            return [u.strip() for u in text.split(",") if u.strip()]
+        return value

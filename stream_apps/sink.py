@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 import orjson
 import redis.asyncio as aioredis
 
+from schemas.alerts import AlertEvent
 from schemas.serving import (
     UpdateNotice,
+    alerts_channel,
+    alerts_log_key,
+    alerts_open_key,
+    alerts_state_key,
     below_target_key,
     flagged_key,
     meta_key,
@@ -126,6 +131,54 @@ class RedisSink:
             else:
                 pipe.srem(below_target_key(p), code)
 
+    async def write_alerts(
+        self,
+        states: Mapping[str, str],
+        events: Sequence[AlertEvent],
+        *,
+        open_now: Mapping[str, str] | None = None,
+        log_maxlen: int = 10_000,
+    ) -> None:
+        """One transaction: the rules' new states and each alert event, stored once.
+
+        Each event goes to the capped log stream, to the hash of open alerts (added when
+        it opens, removed when it clears) and to the alerts channel. States and events
+        commit together, so an event judged again after a crash (from the old states) was
+        never stored: the log holds each alert once. `open_now` replaces the whole hash
+        of open alerts (writing everything anew after Redis came back empty).
+        """
+        p = self.prefix
+        pipe = self.client.pipeline(transaction=True)
+        if states:
+            pipe.hset(alerts_state_key(p), mapping=_mapping(states))
+        if open_now is not None:
+            pipe.delete(alerts_open_key(p))
+            if open_now:
+                pipe.hset(alerts_open_key(p), mapping=_mapping(open_now))
+        for event in events:
+            body = event.model_dump_json()
+            pipe.xadd(
+                alerts_log_key(p),
+                {"id": event.id, "alert": body},
+                maxlen=log_maxlen,
+                approximate=True,
+            )
+            if event.open:
+                pipe.hset(alerts_open_key(p), event.incident_id, body)
+            else:
+                pipe.hdel(alerts_open_key(p), event.incident_id)
+            pipe.publish(alerts_channel(p), body)
+        await pipe.execute()
+
+    async def read_alerts(self) -> tuple[dict[str, str], dict[str, str]]:
+        """The stored rule states and open alerts (JSON by key)."""
+        p = self.prefix
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hgetall(alerts_state_key(p))
+        pipe.hgetall(alerts_open_key(p))
+        states, opened = await pipe.execute()
+        return _decoded(states), _decoded(opened)
+
     async def is_empty(self) -> bool:
         """True when Redis lost our keys (restarted empty or flushed)."""
         return not await self.client.exists(meta_key(self.prefix))
@@ -134,6 +187,13 @@ class RedisSink:
 def below_target(ratio: str, target: float) -> bool:
     """A department is below target when its online ratio is known and strictly below it."""
     return ratio != "" and float(ratio) < target
+
+
+def _decoded(raw: Mapping[bytes | str, bytes | str]) -> dict[str, str]:
+    def text(x: bytes | str) -> str:
+        return x.decode() if isinstance(x, bytes) else x
+
+    return {text(k): text(v) for k, v in raw.items()}
 
 
 def _iso(t: float) -> str:

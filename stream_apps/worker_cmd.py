@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 from typing import Any
 
 import faust
 import redis.asyncio as aioredis
 
 from common import kafka_admin
+from common.errors import EXIT_USAGE, CommandError
+from domain.alerts import DEFAULT_THRESHOLDS, AlertThresholds, parse_thresholds
 from domain.calendar import WorkingCalendar
 from domain.lifecycle import Lifecycle, calendar_resume
 from schemas.registry import AgencyRegistry
+from stream_apps.alerting import AgencyInfo, AlertEngine
 from stream_apps.app import create_app
 from stream_apps.book import PartitionBook
 from stream_apps.dossier_stage import DossierStage
@@ -77,20 +81,28 @@ def build_worker(settings: WorkerSettings, loglevel: str = "info") -> faust.Work
         ),
         registry=registry,
     )
+    topics = {
+        settings.events_topic: settings.partitions,
+        settings.dead_letter_topic: 1,
+        stage.changelog_topic: settings.partitions,
+        stage.partials_topic: settings.partitions,
+    }
+    if settings.alerts:
+        topics[settings.alerts_topic] = settings.partitions
+        topics[settings.alerts_undelivered_topic] = 1
     kafka_admin.ensure_topics(
         settings.kafka_bootstrap,
-        {
-            settings.events_topic: settings.partitions,
-            settings.dead_letter_topic: 1,
-            stage.changelog_topic: settings.partitions,
-            stage.partials_topic: settings.partitions,
-        },
+        topics,
         compacted={stage.changelog_topic, stage.partials_topic},
     )
 
     def level_of(code: str) -> str | None:
         agency = registry.get(code)
         return agency.level.value if agency else None
+
+    def agency_info(code: str) -> AgencyInfo | None:
+        agency = registry.get(code)
+        return AgencyInfo(agency.level.value, agency.name) if agency else None
 
     sink = RedisSink(
         aioredis.from_url(
@@ -104,8 +116,28 @@ def build_worker(settings: WorkerSettings, loglevel: str = "info") -> faust.Work
         target_window=settings.target_window,
         clock_mode=settings.clock,
     )
-    app = create_app(settings, stage, sink)
+    alerts = None
+    if settings.alerts:
+        thresholds = DEFAULT_THRESHOLDS
+        if settings.alerts_thresholds_file is not None:
+            thresholds = load_thresholds(settings.alerts_thresholds_file)
+        alerts = AlertEngine(thresholds, calendar, agency_info)
+    app = create_app(settings, stage, sink, alerts)
     return faust.Worker(app, stage, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+
+
+def load_thresholds(path: Path) -> AlertThresholds:
+    """The thresholds file, or one clear line naming it (exit code 2)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CommandError(
+            f"alert thresholds file {path}: {exc.strerror or exc}", EXIT_USAGE
+        ) from None
+    try:
+        return parse_thresholds(text)
+    except ValueError as exc:
+        raise CommandError(f"alert thresholds file {path}: {exc}", EXIT_USAGE) from None
 
 
 def run(args: argparse.Namespace) -> int:

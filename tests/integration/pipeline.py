@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
@@ -11,6 +12,8 @@ from pathlib import Path
 import redis
 from kafka import KafkaProducer
 
+from domain.alerts import AlertState
+from schemas.alerts import AlertEvent
 from schemas.events import DossierEvent
 from schemas.registry import AgencyRegistry
 from schemas.serving import WorkerMeta, meta_key, scope_key, series_key
@@ -182,6 +185,24 @@ class Publisher(threading.Thread):
 
 # -- the whole Redis contract -----------------------------------------------------------
 
+ALERT_KEYS = ("alerts:open", "alerts:log", "alerts:state")
+
+
+def _check_alert_key(client: redis.Redis, rest: str, key: str) -> None:
+    """The alert keys hold what the contract says: `AlertEvent` JSON, rule states."""
+    if rest == "alerts:log":
+        for _id, fields in client.xrange(key):
+            event = AlertEvent.model_validate_json(_field(fields, "alert"))
+            assert _field(fields, "id") == event.id, key
+    elif rest == "alerts:open":
+        for incident, body in read_hash(client, key).items():
+            event = AlertEvent.model_validate_json(body)
+            assert (event.incident_id, event.action) == (incident, "opened"), key
+    else:
+        for name, body in read_hash(client, key).items():
+            assert AlertState.from_dict(json.loads(body)).key == name, key
+
+
 ONLINE_TARGET = 0.80  # DOSSIER_ONLINE_TARGET's default
 TARGET_WINDOW = "qtd"  # DOSSIER_TARGET_WINDOW's default
 
@@ -220,6 +241,8 @@ def contract_view(client: redis.Redis, prefix: str) -> dict:
             WorkerMeta.model_validate(read_hash(client, key))
         elif kind in ("stuck", "flagged"):
             view["feeds"][rest] = read_hash(client, key)
+        elif rest in ALERT_KEYS:
+            _check_alert_key(client, rest, key)  # the alert tests judge what they hold
         else:
             raise AssertionError(f"{key} is not a key of the Redis contract")
     for scope in [s for s, f in view["scope"].items() if _zero(f)]:
@@ -298,3 +321,9 @@ class RedisPoller(threading.Thread):
             self.poll()
             if self.interval_s:
                 time.sleep(self.interval_s)
+
+
+def _field(fields: dict, name: str) -> str:
+    """A stream entry's field, whether the client decodes responses or not."""
+    value = fields[name] if name in fields else fields[name.encode()]
+    return value.decode() if isinstance(value, bytes) else str(value)

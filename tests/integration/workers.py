@@ -119,4 +119,6 @@ def worker_env(stack, names, data_dir: Path) -> dict[str, str]:  # type: ignore[
         "DOSSIER_REDIS_PREFIX": names.redis_prefix,
         "DOSSIER_APP_ID": names.group_id,
         "DOSSIER_DATA_DIR": str(data_dir),
+        "DOSSIER_ALERTS_TOPIC": f"{names.group_id}.alerts",
+        "DOSSIER_ALERTS_UNDELIVERED_TOPIC": f"{names.group_id}.alerts.undelivered",
     }

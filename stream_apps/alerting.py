@@ -1,0 +1,200 @@
+"""The alert rules on the merged figures: which rule judges which scope, with what, at what T.
+
+`AlertEngine` holds the rules' states (`domain.alerts.AlertState`) of the scopes this
+worker's figures stage owns, and turns merged figures into `schemas.alerts.AlertEvent`s.
+It does no I/O: the worker (`stream_apps.app`) publishes a verdict's events to Kafka,
+stores them with the new states in one Redis transaction (`RedisSink.write_alerts`),
+and only then `commit`s the verdict here. A verdict that was not stored is simply judged
+again from the old states: the rules are deterministic, so the same transitions come
+out with the same ids.
+
+- `overdue_spike`: `city`, `level:{level}` and `agency:{code}`, from the hourly
+  `became_overdue` counts of about 32 days the series partials carry, judged at the start
+  of the settled hour (`PartialMerger.settled_hour`) on the hours before it only: those
+  are final, so the rule sees the same counts however the input was read (a replay whose
+  partitions run ahead of each other included). The cost: an opening is decided once its
+  hour is over, up to an hour after the burst (the instant stamped is still the hour's
+  start).
+- `near_due_backlog`: every agency, from `near_due_now`.
+- `online_target`: agencies of the city level (departments), from the received and online
+  counts over the thresholds' window.
+The gauge rules are judged at the clock of the latest round.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from domain.alerts import (
+    AlertKind,
+    AlertState,
+    AlertThresholds,
+    Inputs,
+    NearDueInput,
+    SpikeInput,
+    TargetInput,
+    Transition,
+    evaluate,
+)
+from domain.calendar import WorkingCalendar
+from schemas.alerts import AlertEvent, epoch_utc
+
+SPIKE_SCOPES = ("city", "level:", "agency:")
+
+
+@dataclass(frozen=True)
+class AgencyInfo:
+    level: str
+    name: str
+
+
+@dataclass
+class Verdict:
+    """What one judgement changed: new states (by key) and the events, in order."""
+
+    states: dict[str, AlertState] = field(default_factory=dict)
+    events: list[AlertEvent] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.states)
+
+
+class AlertEngine:
+    """The alert states of the owned scopes, and the judging of merged figures."""
+
+    def __init__(
+        self,
+        thresholds: AlertThresholds,
+        calendar: WorkingCalendar,
+        agency: Callable[[str], AgencyInfo | None],
+    ) -> None:
+        self.thresholds = thresholds
+        self.calendar = calendar
+        self.agency = agency
+        self.states: dict[str, AlertState] = {}
+        self.open_events: dict[str, str] = {}  # incident id -> opening event JSON
+        self.loaded = False
+
+    # -- persistence ------------------------------------------------------------------
+    def load(self, states: Mapping[str, str], open_events: Mapping[str, str]) -> None:
+        """Start from the states and open alerts stored in Redis (JSON by key)."""
+        self.states = {
+            key: AlertState.from_dict(orjson.loads(text)) for key, text in states.items()
+        }
+        self.open_events = dict(open_events)
+        self.loaded = True
+
+    def stored_form(self) -> tuple[dict[str, str], dict[str, str]]:
+        """Every state and open alert as Redis holds them (to write them anew)."""
+        return (
+            {key: _state_json(st) for key, st in self.states.items()},
+            dict(self.open_events),
+        )
+
+    def commit(self, verdict: Verdict) -> None:
+        """The verdict is stored: make its states the current ones."""
+        self.states.update(verdict.states)
+        for event in verdict.events:
+            if event.open:
+                self.open_events[event.incident_id] = event.model_dump_json()
+            else:
+                self.open_events.pop(event.incident_id, None)
+
+    def drop_scopes(self, keep: Callable[[str], bool]) -> None:
+        """Forget the states of scopes this worker no longer owns."""
+        self.states = {k: s for k, s in self.states.items() if keep(s.scope)}
+        self.open_events = {
+            i: text for i, text in self.open_events.items() if keep(orjson.loads(text)["scope"])
+        }
+
+    # -- judging ----------------------------------------------------------------------
+    def judge(
+        self,
+        gauges_t: int | None,
+        snapshots: Mapping[str, Mapping[str, int]],
+        spike_t: int | None,
+        overdue_hours: Mapping[str, tuple[Mapping[int, int], int]],
+    ) -> Verdict:
+        """Judge every rule whose figures are given: `snapshots` (scope -> merged counts)
+        at `gauges_t`, `overdue_hours` (scope -> hourly counts, first covered instant)
+        at `spike_t`. Changes nothing here until `commit`."""
+        verdict = Verdict()
+        if spike_t is not None:
+            for scope in sorted(overdue_hours):
+                if scope.startswith(SPIKE_SCOPES):
+                    all_hours, covers = overdue_hours[scope]
+                    hours = {h: n for h, n in all_hours.items() if h < spike_t}
+                    self._step(
+                        verdict, AlertKind.OVERDUE_SPIKE, scope, spike_t, SpikeInput(hours, covers)
+                    )
+        if gauges_t is not None:
+            for scope in sorted(snapshots):
+                if not scope.startswith("agency:"):
+                    continue
+                counts = snapshots[scope]
+                self._step(
+                    verdict,
+                    AlertKind.NEAR_DUE_BACKLOG,
+                    scope,
+                    gauges_t,
+                    NearDueInput(int(counts.get("near_due_now", 0))),
+                )
+                info = self.agency(scope.removeprefix("agency:"))
+                if info is not None and info.level == "city":
+                    w = self.thresholds.for_scope(scope).online_target.window
+                    online = counts.get(f"{w}.received_online_full", 0) + counts.get(
+                        f"{w}.received_online_partial", 0
+                    )
+                    self._step(
+                        verdict,
+                        AlertKind.ONLINE_TARGET,
+                        scope,
+                        gauges_t,
+                        TargetInput(int(counts.get(f"{w}.received_total", 0)), online),
+                    )
+        return verdict
+
+    def _step(self, verdict: Verdict, kind: AlertKind, scope: str, t: int, inputs: Inputs) -> None:
+        key = f"{kind}|{scope}"
+        state = self.states.get(key) or AlertState.new(kind, scope)
+        new, transitions = evaluate(
+            state, t, inputs, thresholds=self.thresholds, calendar=self.calendar
+        )
+        if new != state:
+            verdict.states[key] = new
+        verdict.events.extend(self.event(tr) for tr in transitions)
+
+    def event(self, tr: Transition) -> AlertEvent:
+        code = tr.scope.removeprefix("agency:") if tr.scope.startswith("agency:") else None
+        info = self.agency(code) if code else None
+        return AlertEvent(
+            id=tr.id,
+            incident_id=tr.incident_id,
+            kind=tr.kind.value,
+            scope=tr.scope,
+            agency=code,
+            agency_name=info.name if info else None,
+            severity=tr.severity.value,
+            action=tr.action.value,
+            at=epoch_utc(tr.at),
+            opened_at=epoch_utc(tr.opened_at),
+            figures=dict(tr.figures),
+            baseline=dict(tr.baseline),
+        )
+
+
+def _state_json(state: AlertState) -> str:
+    return orjson.dumps(state.to_dict()).decode()
+
+
+def states_json(verdict: Verdict) -> dict[str, str]:
+    """The verdict's new states as Redis stores them: key -> JSON."""
+    return {key: _state_json(st) for key, st in verdict.states.items()}
+
+
+def event_fields(events: Iterable[AlertEvent]) -> list[dict[str, Any]]:
+    return [{"id": e.id, "alert": e.model_dump_json()} for e in events]

@@ -754,29 +754,48 @@ class FigureBook:
         daily_rows.append((_day_start(day_t), self._must_count(st, _day_start(day_t), t + 1, t)))
         return ScopeSeries(scope, t, _tables(hourly_rows), _tables(daily_rows))
 
-    def overdue_hours(self, scope: str, t: int) -> tuple[dict[int, int], int]:
-        """The hourly `became_overdue` counts of a scope at clock t over all kept hours.
+    def overdue_between(self, h0: int, h1: int) -> dict[str, dict[int, int]]:
+        """Per scope (fields left out), the became-overdue instants in each hour bucket of
+        [h0, h1) (epoch seconds on whole hours), nonzero counts only.
 
-        Returns (hour bucket start -> count of became-overdue instants <= t, zeros
-        omitted; the first instant they cover). About 32 days of hours are kept, more
-        than the 168 hours of `series`: the spike alert compares a working day with the
-        20 before it. The hours cover from the later of the kept floor and 00:00 of the
-        first Vietnam day of the book's history (before it nothing is known).
+        These are the facts as they stand now; a caller that has seen the clock pass h1
+        reads what became overdue in those hours (the spike alert freezes them then).
         """
+        first, last = h0 // 3600, h1 // 3600
+        out: dict[str, dict[int, int]] = {}
+        for scope, st in self._stores.items():
+            if scope.startswith("field:"):
+                continue
+            hours = st.hours
+            if last - first <= len(hours):
+                rows = ((h, hours.get(h)) for h in range(first, last))
+            else:
+                rows = ((h, r) for h, r in hours.items() if first <= h < last)
+            counts = {h * 3600: row[_OVERDUE] for h, row in rows if row and row[_OVERDUE]}
+            if counts:
+                out[scope] = counts
+        return out
+
+    def near_due_at(self, scopes: Iterable[str], t: int) -> dict[str, int]:
+        """`near_due_now` at clock t of each of these scopes that has dossiers.
+
+        From the current states: the caller makes sure they are those of time t.
+        """
+        out: dict[str, int] = {}
+        for scope in scopes:
+            st = self._stores.get(scope)
+            if st is not None:
+                out[scope] = st.near.at_or_before(t) - st.due.at_or_before(t)
+        return out
+
+    def received_in(self, scope: str, window: str, t: int) -> tuple[int, int]:
+        """(received, received online full or partial) over `window` at clock t."""
         self._advance(t)
-        st = self._stores.get(scope, _EMPTY)
-        hour_t = t // 3600
-        out = {
-            h * 3600: row[_OVERDUE]
-            for h, row in st.hours.items()
-            if h < hour_t and row[_OVERDUE]
-        }
-        now = self._must_count(st, hour_t * 3600, t + 1, t)[_OVERDUE]
-        if now:
-            out[hour_t * 3600] = now
-        city = self._stores.get(CITY)
-        first = _day_start(min(city.days)) if city is not None and city.days else t
-        return dict(sorted(out.items())), max(self._hour_floor, first)
+        st = self._stores.get(scope)
+        if st is None:
+            return 0, 0
+        c = self._must_count(st, window_start(window, t), t + 1, t)
+        return c[0] + c[1] + c[2] + c[3], c[1] + c[2]
 
     def scopes_changed_between(self, t0: int, t1: int) -> set[str]:
         """Scopes whose snapshot or series at t1 may differ from those at t0, with no event.

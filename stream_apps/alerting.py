@@ -9,21 +9,22 @@ again from the old states: the rules are deterministic, so the same transitions 
 out with the same ids.
 
 - `overdue_spike`: `city`, `level:{level}` and `agency:{code}`, from the hourly
-  `became_overdue` counts of about 32 days the series partials carry, judged at the start
-  of the settled hour (`PartialMerger.settled_hour`) on the hours before it only: those
-  are final, so the rule sees the same counts however the input was read (a replay whose
-  partitions run ahead of each other included). The cost: an opening is decided once its
-  hour is over, up to an hour after the burst (the instant stamped is still the hour's
-  start).
-- `near_due_backlog`: every agency, from `near_due_now`.
+  `became_overdue` counts each input partition froze as its clock passed each hour's end
+  (`stream_apps.overdue_history`), judged at the end of the hours every partition has
+  frozen (`PartialMerger.settled_hour`) on the hours before it: the same counts however
+  the input was read, live or in a replay whose partitions run apart. The cost: an
+  opening is decided once its hour is over, up to an hour after the burst (the instant
+  stamped is still the hour's start).
+- `near_due_backlog`: every agency, from `near_due_now` at each hour's end.
 - `online_target`: agencies of the city level (departments), from the received and online
-  counts over the thresholds' window.
-The gauge rules are judged at the clock of the latest round.
+  counts over the target window at each Vietnam midnight.
+The gauge rules are judged at each hour end every partition has frozen, in order, on the
+samples the partitions took then (`stream_apps.alert_history`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,53 +115,34 @@ class AlertEngine:
     # -- judging ----------------------------------------------------------------------
     def judge(
         self,
-        gauges_t: int | None,
-        snapshots: Mapping[str, Mapping[str, int]],
-        spike_t: int | None,
+        settled: int,
         overdue_hours: Mapping[str, tuple[Mapping[int, int], int]],
+        samples: Mapping[str, Mapping[int, Sequence[int]]],
     ) -> Verdict:
-        """Judge every rule whose figures are given: `snapshots` (scope -> merged counts)
-        at `gauges_t`, `overdue_hours` (scope -> hourly counts, first covered instant)
-        at `spike_t`. Changes nothing here until `commit`."""
+        """Judge the rules on what every input partition has frozen up to `settled`:
+        the spike rule on the overdue hours before it (scope -> hourly counts, first
+        hour covered), the gauge rules on each hour end's samples in order (scope ->
+        hour end -> [near_due_now] or [near_due_now, received, online]). Changes nothing
+        here until `commit`."""
         verdict = Verdict()
-        if spike_t is not None:
-            for scope in sorted(overdue_hours):
-                if scope.startswith(SPIKE_SCOPES):
-                    all_hours, covers = overdue_hours[scope]
-                    hours = {h: n for h, n in all_hours.items() if h < spike_t}
-                    self._step(
-                        verdict, AlertKind.OVERDUE_SPIKE, scope, spike_t, SpikeInput(hours, covers)
-                    )
-        if gauges_t is not None:
-            for scope in sorted(snapshots):
-                if not scope.startswith("agency:"):
-                    continue
-                counts = snapshots[scope]
+        for scope in sorted(overdue_hours):
+            if scope.startswith(SPIKE_SCOPES):
+                all_hours, covers = overdue_hours[scope]
+                hours = {h: n for h, n in all_hours.items() if h < settled}
                 self._step(
-                    verdict,
-                    AlertKind.NEAR_DUE_BACKLOG,
-                    scope,
-                    gauges_t,
-                    NearDueInput(int(counts.get("near_due_now", 0))),
+                    verdict, AlertKind.OVERDUE_SPIKE, scope, settled, SpikeInput(hours, covers)
                 )
-                info = self.agency(scope.removeprefix("agency:"))
-                if info is not None and info.level == "city":
-                    w = self.thresholds.for_scope(scope).online_target.window
-                    online = counts.get(f"{w}.received_online_full", 0) + counts.get(
-                        f"{w}.received_online_partial", 0
-                    )
-                    self._step(
-                        verdict,
-                        AlertKind.ONLINE_TARGET,
-                        scope,
-                        gauges_t,
-                        TargetInput(int(counts.get(f"{w}.received_total", 0)), online),
-                    )
+        for scope in sorted(samples):
+            for g, values in sorted(samples[scope].items()):
+                self._step(verdict, AlertKind.NEAR_DUE_BACKLOG, scope, g, NearDueInput(values[0]))
+                if len(values) >= 3:
+                    inputs = TargetInput(values[1], values[2])
+                    self._step(verdict, AlertKind.ONLINE_TARGET, scope, g, inputs)
         return verdict
 
     def _step(self, verdict: Verdict, kind: AlertKind, scope: str, t: int, inputs: Inputs) -> None:
         key = f"{kind}|{scope}"
-        state = self.states.get(key) or AlertState.new(kind, scope)
+        state = verdict.states.get(key) or self.states.get(key) or AlertState.new(kind, scope)
         new, transitions = evaluate(
             state, t, inputs, thresholds=self.thresholds, calendar=self.calendar
         )

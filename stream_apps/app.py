@@ -30,7 +30,9 @@ from typing import Any
 
 import aiohttp
 import faust
+import orjson
 from aiokafka.errors import KafkaError
+from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from schemas.alerts import AlertEvent
@@ -41,10 +43,12 @@ from stream_apps.metrics import CONTENT_TYPE, WorkerMetrics
 from stream_apps.partials import (
     COUNTS_KEY,
     FEED_PREFIX,
+    OVERDUE_PREFIX,
+    SAMPLES_PREFIX,
     SERIES_PREFIX,
     PartialMerger,
-    merged_alert_hours,
     merged_feed,
+    merged_overdue_hours,
     merged_series,
     merged_snapshot,
     sum_counts,
@@ -117,23 +121,43 @@ def create_app(
         @app.agent(alert_topic)
         async def deliver_alerts(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
             # A handful of alerts a day: one message at a time is fine here.
-            async for value in stream:
-                event = AlertEvent.model_validate_json(value)
-                session = webhook_state.get("session")
-                if session is None:
-                    session = webhook_state["session"] = aiohttp.ClientSession()
-                failed = await deliver(
-                    aiohttp_post(session, settings.webhook_timeout_s),
-                    settings.alert_webhooks,
-                    event,
-                    retries=settings.webhook_retries,
-                )
-                if failed:
-                    await stage.publish(
-                        settings.alerts_undelivered_topic,
-                        [(event.scope.encode(), f.record()) for f in failed],
+            try:
+                async for value in stream:
+                    try:
+                        event = AlertEvent.model_validate_json(value)
+                    except ValidationError as exc:
+                        log.warning("alerts topic: a record is not an AlertEvent, skipped: %s", exc)
+                        await publish_undelivered([(b"", _not_an_alert(value, exc))])
+                        yield None
+                        continue
+                    session = webhook_state.get("session")
+                    if session is None:
+                        session = webhook_state["session"] = aiohttp.ClientSession()
+                    failed = await deliver(
+                        aiohttp_post(session, settings.webhook_timeout_s),
+                        settings.alert_webhooks,
+                        event,
+                        retries=settings.webhook_retries,
                     )
-                yield None
+                    key = event.scope.encode()
+                    if failed:
+                        await publish_undelivered([(key, f.record()) for f in failed])
+                    yield None
+            finally:
+                session = webhook_state.pop("session", None)
+                if session is not None:
+                    await session.close()
+
+        async def publish_undelivered(records: list[tuple[bytes, bytes]]) -> None:
+            """Dead-letter records, retried while Kafka is down (the agent waits)."""
+            backoff = Backoff(first=settings.flush_interval_s, cap=settings.retry_max_s)
+            while True:
+                try:
+                    await stage.publish(settings.alerts_undelivered_topic, records)
+                    return
+                except (TimeoutError, KafkaError, OSError) as exc:
+                    stage.health.failed("kafka", exc)
+                    await asyncio.sleep(backoff.next())
 
     outages = stage.health
     redis_backoff = Backoff(first=settings.flush_interval_s, cap=settings.retry_max_s)
@@ -182,6 +206,8 @@ def create_app(
         feeds: dict[str, dict[str, dict[str, Any]]] = {}
         counts = None
         for key in keys:
+            if key.startswith(OVERDUE_PREFIX):
+                continue  # the alert rules' input (below), not a figure
             if key == COUNTS_KEY:
                 counts = sum_counts(merger.bodies(key))
             elif key.startswith(SERIES_PREFIX):
@@ -201,12 +227,10 @@ def create_app(
             metrics.flush_seconds.observe(sink.last_flush_s)
         if alerts is not None:
             for key in keys:
-                if key.startswith(SERIES_PREFIX):
-                    hours = merged_alert_hours(merger.bodies(key))
+                if key.startswith(OVERDUE_PREFIX):
+                    hours = merged_overdue_hours(merger.bodies(key))
                     if hours is not None:
-                        alert_view.hours[key.removeprefix(SERIES_PREFIX)] = hours
-                elif key.startswith("agency:"):
-                    alert_view.counts[key] = sum_counts(merger.bodies(key))
+                        alert_view.hours[key.removeprefix(OVERDUE_PREFIX)] = hours
             await judge_alerts(alerts, rewrite=full)
 
     alert_view = _AlertView()
@@ -227,21 +251,19 @@ def create_app(
                 len(opened),
             )
         if rewrite:
-            owned = set(alert_view.counts) | set(alert_view.hours)
+            owned = set(alert_view.hours) | {
+                key.removeprefix(SAMPLES_PREFIX) for key in merger.samples
+            }
             engine.drop_scopes(lambda scope: scope in owned)
             stored, opened = engine.stored_form()
             await sink.write_alerts(
                 stored, [], open_now=opened, log_maxlen=settings.alerts_log_maxlen
             )
-        gauges_t, spike_t = merger.settled_clock(), merger.settled_hour()
-        if (gauges_t, spike_t) == alert_view.judged_at:
+        settled = merger.settled_hour()
+        if settled is None or settled == alert_view.judged_at:
             return
-        verdict = engine.judge(
-            gauges_t if gauges_t != alert_view.judged_at[0] else None,
-            alert_view.counts,
-            spike_t if spike_t != alert_view.judged_at[1] else None,
-            alert_view.hours,
-        )
+        samples = merger.ready_samples(settled)
+        verdict = engine.judge(settled, alert_view.hours, samples)
         if verdict.events:
             records = [(e.scope.encode(), e.model_dump_json().encode()) for e in verdict.events]
             try:
@@ -254,7 +276,8 @@ def create_app(
                 states_json(verdict), verdict.events, log_maxlen=settings.alerts_log_maxlen
             )
             engine.commit(verdict)
-        alert_view.judged_at = (gauges_t, spike_t)
+        merger.drop_samples(settled)
+        alert_view.judged_at = settled
         for e in verdict.events:
             log.warning(
                 "alert %s %s: %s at %s (%s)",
@@ -313,15 +336,19 @@ def create_app(
 
 
 class _AlertView:
-    """The merged figures the alert rules read, kept between flushes."""
+    """The merged inputs of the spike rule, kept between flushes."""
 
     def __init__(self) -> None:
-        self.counts: dict[str, dict[str, int]] = {}  # agency scope -> merged counts
         self.hours: dict[str, tuple[dict[int, int], int]] = {}  # scope -> overdue hours
-        self.judged_at: tuple[int | None, int | None] = (None, None)
+        self.judged_at: int | None = None  # the settled hour last judged
 
     def forget(self, docs: Any) -> None:
         """Keep only the scopes whose partials this worker still holds."""
-        self.counts = {k: v for k, v in self.counts.items() if k in docs}
-        self.hours = {k: v for k, v in self.hours.items() if SERIES_PREFIX + k in docs}
-        self.judged_at = (None, None)
+        self.hours = {k: v for k, v in self.hours.items() if OVERDUE_PREFIX + k in docs}
+        self.judged_at = None
+
+
+def _not_an_alert(value: bytes, exc: Exception) -> bytes:
+    return orjson.dumps(
+        {"reason": f"not an AlertEvent: {exc}", "value": value.decode("utf-8", "replace")}
+    )

@@ -31,15 +31,17 @@ from aiokafka.structs import OffsetAndMetadata
 from mode import Service
 
 from domain.lifecycle import Lifecycle
+from stream_apps.alert_history import AlertHistory
 from stream_apps.health import Backoff, Health
 from stream_apps.heap import HeapKeeper
 from stream_apps.kafka_io import Header, read_partition, send_records
 from stream_apps.partials import (
     COUNTS_KEY,
     FEED_PREFIX,
+    OVERDUE_PREFIX,
+    SAMPLES_PREFIX,
     SERIES_PREFIX,
     Round,
-    alert_hours,
     round_messages,
     series_buckets,
     snapshot_counts,
@@ -61,7 +63,9 @@ class PartitionFigures(Protocol):
     def snapshot(self, scope: str, t: int) -> Any: ...
     def scopes(self) -> list[str]: ...
     def series(self, scope: str, t: int) -> Any: ...
-    def overdue_hours(self, scope: str, t: int) -> tuple[dict[int, int], int]: ...
+    def overdue_between(self, h0: int, h1: int) -> Any: ...
+    def near_due_at(self, scopes: Any, t: int) -> Any: ...
+    def received_in(self, scope: str, window: str, t: int) -> tuple[int, int]: ...
 
 
 FiguresFactory = Callable[[int], PartitionFigures]
@@ -81,6 +85,7 @@ class DossierStage(Service):
         figures_factory: FiguresFactory,
         *,
         registry: object = None,
+        target_scopes: frozenset[str] = frozenset(),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -88,6 +93,7 @@ class DossierStage(Service):
         self.lifecycle = lifecycle
         self.figures_factory = figures_factory
         self.registry = registry
+        self.target_scopes = target_scopes  # agencies the online-target alert judges
         self.stores: dict[int, PartitionStore] = {}
         self.figures: dict[int, PartitionFigures] = {}
         self.lock = asyncio.Lock()
@@ -386,6 +392,7 @@ class DossierStage(Service):
                     self.registry,
                     future_tolerance_s=self.settings.future_tolerance_s,
                     clock_mode=self.settings.clock,
+                    overdue=AlertHistory(self.target_scopes, self.settings.target_window),
                 )
                 store.restore(
                     await read_partition(
@@ -467,11 +474,16 @@ class DossierStage(Service):
             if with_series or full:
                 for scope in sorted(series_due):
                     body = series_buckets(book.series(scope, t))
-                    if not scope.startswith("field:"):
-                        body.update(alert_hours(*book.overdue_hours(scope, t)))
                     out.append((p, SERIES_PREFIX + scope, body))
                 series_due.clear()
             out += [(p, key, body) for key, body in self._feed_partials(p, full)]
+            history = self.stores[p].overdue
+            if self.settings.clock != "event":
+                self.stores[p].freeze_clock(t, book)
+            for scope in history.take_unpublished(everything=full):
+                out.append((p, OVERDUE_PREFIX + scope, history.partial(scope)))
+            for scope, taken in history.take_samples().items():
+                out.append((p, SAMPLES_PREFIX + scope, taken))
             counts_now = self.stores[p].counts()
             if full or self._published.get((p, COUNTS_KEY)) != counts_now:
                 self._published[(p, COUNTS_KEY)] = counts_now
@@ -486,8 +498,7 @@ class DossierStage(Service):
             t,
             positions,
             out,
-            series=with_series or full,
-            low=self.low_clock(t),
+            low=self.low_clock(),
         )
 
     def _feed_partials(self, p: int, full: bool) -> list[tuple[str, Any]]:
@@ -589,15 +600,21 @@ class DossierStage(Service):
             if "city" in book.scopes()
         )
 
-    def low_clock(self, t: int) -> int:
-        """The clock every owned partition has reached: `t` live; in event time, the
-        earliest of the partitions' latest event times (another partition's clock may
-        be ahead, and a dossier of a slower one is not overdue before its own events
-        say so). Partitions with no event yet do not hold it back."""
-        if self.settings.clock != "event":
-            return t
-        times = [s.meta.max_event_time for s in self.stores.values() if s.meta.max_event_time]
-        return min(int(min(times)), t) if times else t
+    def low_clock(self) -> int:
+        """The end of the alert hours every owned partition has frozen.
+
+        0 while a partition has no history yet but may still hold events (a replay reads
+        the partitions unevenly: its first events can be older than the others' hours);
+        -1 when no partition has any history and none holds an event (nothing to say).
+        """
+        lag = self.lag()
+        ends = []
+        for p, store in self.stores.items():
+            if store.overdue.upto:
+                ends.append(store.overdue.upto)
+            elif lag.get(p) != 0:
+                return 0
+        return min(ends) if ends else -1
 
     def event_clock(self) -> float:
         """Latest event time applied in the partitions this worker owns (epoch seconds)."""

@@ -51,35 +51,27 @@ def series_buckets(series: ScopeSeries) -> dict[str, dict[str, int]]:
     return out
 
 
-ALERT_HOURS = "alert.hourly.became_overdue"  # series partial: ~32 days of hours, for alerts
-ALERT_COVERS = "alert.covers_from"  # ... and the first instant those hours cover
+OVERDUE_PREFIX = "overdue|"  # partial keys of the spike alert's frozen hours: "overdue|{scope}"
+# Partial keys of an agency's gauge samples at hour ends: "samples|{scope}". Unlike every
+# other partial, each carries only the samples taken since the stage's last round, and the
+# merger keeps them until the alert rules have judged them (`PartialMerger.samples`).
+SAMPLES_PREFIX = "samples|"
 
 
-def alert_hours(hours: Mapping[int, int], covers_from: int) -> dict[str, Any]:
-    """The series partial's alert fields: the kept hourly `became_overdue` counts."""
-    return {
-        ALERT_HOURS: {str(k): v for k, v in hours.items() if v and k >= covers_from},
-        ALERT_COVERS: covers_from,
-    }
-
-
-def merged_alert_hours(parts: Iterable[Mapping[str, Any]]) -> tuple[dict[int, int], int] | None:
-    """A scope's hourly `became_overdue` counts summed over its partitions, and the first
-    instant every one of them covers (the latest of their starts: a partition whose
-    partial is older may still hold hours the others have dropped, and those must not
-    count as zeros). None while no partition sent them."""
+def merged_overdue_hours(parts: Iterable[Mapping[str, Any]]) -> tuple[dict[int, int], int] | None:
+    """A scope's frozen hourly `became_overdue` counts summed over its partitions, and the
+    first hour every one of them covers (the latest of their starts: before it, some
+    partition's hours are unknown, not zero). None while no partition sent any."""
     total: dict[int, int] = {}
-    covers: list[int] = []
+    starts: list[int] = []
     for part in parts:
-        if ALERT_COVERS not in part:
-            continue
-        covers.append(int(part[ALERT_COVERS]))
-        for bucket, value in part.get(ALERT_HOURS, {}).items():
+        starts.append(int(part["from"]))
+        for bucket, value in part["h"].items():
             key = int(bucket)
             total[key] = total.get(key, 0) + int(value)
-    if not covers:
+    if not starts:
         return None
-    start = max(covers)
+    start = max(starts)
     return {k: v for k, v in sorted(total.items()) if k >= start}, start
 
 
@@ -119,8 +111,6 @@ def merged_series(parts: Iterable[Mapping[str, Mapping[str, int]]]) -> dict[str,
     total: dict[str, dict[int, int]] = {}
     for part in parts:
         for name, buckets in part.items():
-            if name.startswith("alert."):
-                continue
             into = total.setdefault(name, {})
             for bucket, value in buckets.items():
                 key = int(bucket)
@@ -167,8 +157,7 @@ class Round:
     clock: int
     positions: dict[int, int]
     parts: list[tuple[int, str, Any]]
-    series: bool = False  # the time series of every scope changed since the last such round
-    low: int | None = None  # the clock every partition of the stage has reached (<= clock)
+    low: int | None = None  # hours before this are frozen in every partition of the stage
 
 
 def round_messages(rnd: Round, partitions: int) -> list[tuple[int, bytes]]:
@@ -195,8 +184,7 @@ def round_messages(rnd: Round, partitions: int) -> list[tuple[int, bytes]]:
         "t": rnd.clock,
         "pos": {str(p): pos for p, pos in sorted(rnd.positions.items())},
         "chunks": [len(share) for share in shares],
-        "s": int(rnd.series),
-        "lw": rnd.clock if rnd.low is None else rnd.low,
+        "lw": 0 if rnd.low is None else rnd.low,
     }
     return [
         (home, orjson.dumps({**head, "parts": part}))
@@ -212,7 +200,6 @@ class _Staged:
     chunks: list[int]
     clock: int
     positions: dict[int, int]
-    series: bool = False
     low: int = 0
     got: dict[int, int] = field(default_factory=dict)
     parts: list[tuple[int, str, Any, int]] = field(default_factory=list)  # p, key, body, home
@@ -235,10 +222,10 @@ class PartialMerger:
         self.dirty: set[str] = set()
         self.owned: set[int] = set()
         self.positions: dict[int, int] = {}  # input partition -> position of its last round
-        self.clocks: dict[int, int] = {}  # input partition -> clock of its last round
-        self.series_clocks: dict[int, int] = {}  # ... of its last round with the series
-        self.series_lows: dict[int, int] = {}  # ... the low clock of its last series round
-        self.lows: dict[int, int] = {}  # ... the low clock of its last round
+        # input partition -> end of the alert hours frozen as of its last round
+        self.lows: dict[int, int] = {}
+        # "samples|{scope}" -> hour end -> input partition -> values, until judged
+        self.samples: dict[str, dict[int, dict[int, list[int]]]] = {}
         self._staged: dict[str, dict[int, _Staged]] = {}  # instance -> seq -> round
 
     def accept_round(self, raw: bytes, home: int) -> bool:
@@ -253,8 +240,7 @@ class PartialMerger:
                 list(doc["chunks"]),
                 int(doc["t"]),
                 positions,
-                bool(doc.get("s", 0)),
-                int(doc.get("lw", doc["t"])),
+                int(doc.get("lw", 0)),
             )
         rnd.got[home] = rnd.got.get(home, 0) + 1
         rnd.parts.extend((int(p), str(key), body, home) for p, key, body in doc["parts"])
@@ -290,16 +276,18 @@ class PartialMerger:
 
     def _apply(self, rnd: _Staged) -> None:
         for p, key, body, home in rnd.parts:
+            if key.startswith(SAMPLES_PREFIX):
+                kept = self.samples.setdefault(key, {})
+                for g, values in body.items():
+                    kept.setdefault(int(g), {})[p] = values
+                self.home[key] = home
+                continue
             self.docs.setdefault(key, {})[str(p)] = {"t": rnd.clock, "b": body}
             self.home[key] = home
             self.dirty.add(key)
         self.positions.update(rnd.positions)
         for p in rnd.positions:
-            self.clocks[p] = rnd.clock
             self.lows[p] = rnd.low
-            if rnd.series:
-                self.series_clocks[p] = rnd.clock
-                self.series_lows[p] = rnd.low
 
     def _forget_other_stages(self, instance: str, partitions: set[int]) -> None:
         """Drop half-received rounds of other stages for partitions this one now holds
@@ -320,6 +308,7 @@ class PartialMerger:
     def drop_partitions(self, homes: set[int]) -> None:
         for key in [k for k, h in self.home.items() if h in homes]:
             self.docs.pop(key, None)
+            self.samples.pop(key, None)
             self.home.pop(key, None)
             self.dirty.discard(key)
 
@@ -331,35 +320,35 @@ class PartialMerger:
     def bodies(self, key: str) -> list[Any]:
         return [part["b"] for part in self.docs.get(key, {}).values()]
 
-    def figures_clock(self) -> int | None:
-        """The clock every merged figure is complete as of: the oldest input partition's
-        last round (a scope a round does not carry did not change up to its clock)."""
-        return min(self.clocks.values()) if self.clocks else None
+    def ready_samples(self, upto: int) -> dict[str, dict[int, list[int]]]:
+        """Per scope, the samples of hour ends up to `upto` summed over input partitions
+        (a partition with no sample of a scope holds none of its dossiers)."""
+        out: dict[str, dict[int, list[int]]] = {}
+        for key, kept in self.samples.items():
+            for g in sorted(g for g in kept if g <= upto):
+                total: list[int] = []
+                for values in kept[g].values():
+                    total += [0] * (len(values) - len(total))
+                    for i, v in enumerate(values):
+                        total[i] += v
+                out.setdefault(key.removeprefix(SAMPLES_PREFIX), {})[g] = total
+        return out
 
-    def settled_clock(self, skew_s: int = 3600) -> int | None:
-        """`figures_clock`, when no input partition's last round was more than `skew_s`
-        behind its own clock; else None. In event time the partitions of a replay run
-        apart, and the gauges of one that lags count dossiers as overdue or near due
-        whose next events it has not read yet."""
-        t = self.figures_clock()
-        if t is None or any(self.clocks[p] - low > skew_s for p, low in self.lows.items()):
-            return None
-        return t
-
-    def series_clock(self) -> int | None:
-        """The same for the time series, which only some rounds carry."""
-        if not self.clocks or set(self.series_clocks) != set(self.clocks):
-            return None
-        return min(self.series_clocks.values())
+    def drop_samples(self, upto: int) -> None:
+        """Forget the samples of hour ends up to `upto` (judged)."""
+        for kept in self.samples.values():
+            for g in [g for g in kept if g <= upto]:
+                del kept[g]
 
     def settled_hour(self) -> int | None:
-        """The start of the hour before which the hourly series are final: every input
-        partition's time series are as of a later clock, and every partition's events
-        have reached it (in event time a partition that lags could still add or remove
-        a dossier that fell due: it is not judged yet)."""
-        if self.series_clock() is None:
-            return None
-        return min(self.series_lows.values()) // 3600 * 3600
+        """The end of the hours every input partition has frozen (`overdue|` and
+        `samples|` partials): the alert rules judge what lies before it. None while a
+        partition may still deliver older hours (its round said 0)."""
+        lows = list(self.lows.values())
+        if 0 in lows:
+            return None  # a partition may still deliver older hours
+        known = [low for low in lows if low > 0]
+        return min(known) if known else None
 
     def clock(self, key: str) -> int:
         return max((part["t"] for part in self.docs.get(key, {}).values()), default=0)

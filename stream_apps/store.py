@@ -29,7 +29,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import orjson
 
@@ -43,6 +43,7 @@ from domain.lifecycle import (
 )
 from schemas.errors import EventValidationError
 from schemas.events import DossierEvent, parse_event
+from stream_apps.alert_history import AlertFigures, AlertHistory
 from stream_apps.codec import state_doc, state_from_doc
 
 META_KEY = b"\x00partition-meta"
@@ -181,6 +182,9 @@ class PartitionStore:
     meta: PartitionMeta = field(default_factory=PartitionMeta)
     dirty: set[str] = field(default_factory=set)
     meta_dirty: bool = False
+    # What the alert rules read, frozen as events cross hours when the figures run on
+    # event time, else by the wall clock (`freeze_clock`).
+    overdue: AlertHistory = field(default_factory=AlertHistory)
     stuck: dict[str, float] = field(default_factory=dict)  # dossier -> gap open since
     flagged: dict[str, frozenset[str]] = field(default_factory=dict)  # dossier -> flags
     _totals: list[int] = field(default_factory=lambda: [0, 0, 0, 0])  # applied, dup, dead, pending
@@ -333,13 +337,16 @@ class PartitionStore:
         record.applied += len(result.applied)
         record.dead_lettered += len(result.rejected)
         if result.applied:
+            # The event-time clock moves with applied events only.
+            latest = max(e.occurred_at for e in result.applied).timestamp()
+            if self.clock_mode == "event" and latest >= self.overdue.next_boundary:
+                # Before this event applies: the hours that ended before it are final.
+                self.overdue.freeze(int(latest), cast(AlertFigures, figures))
             after = result.facts
             if after is NOT_CHECKED:
                 after = figures.facts(record.state)
             record.facts = after
             figures.move(before, after)
-            # The event-time clock moves with applied events only.
-            latest = max(e.occurred_at for e in result.applied).timestamp()
             if latest > self.meta.max_event_time:
                 self.meta.max_event_time = latest
                 self.meta_dirty = True
@@ -443,10 +450,16 @@ class PartitionStore:
         """Changelog records of what changed since the last call, meta last."""
         out = [(dossier.encode(), encode_record(self.records[dossier])) for dossier in self.dirty]
         self.dirty.clear()
+        out += self.overdue.take_changes()
         if self.meta_dirty:
             out.append((META_KEY, self.meta.encode()))
             self.meta_dirty = False
         return out
+
+    def freeze_clock(self, t: int, figures: AlertFigures) -> None:
+        """Live: the wall clock reached `t`; freeze the alert inputs of the hours that ended."""
+        if t >= self.overdue.next_boundary:
+            self.overdue.freeze(t, figures)
 
     def restore(self, changelog: Iterable[tuple[bytes, bytes | None]]) -> None:
         """Rebuild from changelog records in log order (later records win)."""
@@ -455,6 +468,8 @@ class PartitionStore:
                 continue
             if key == META_KEY:
                 self.meta = PartitionMeta.decode(value)
+            elif self.overdue.restore(key, value):
+                pass
             else:
                 self.records[key.decode()] = decode_record(value)
         totals = [0, 0, 0, 0]

@@ -80,6 +80,7 @@ def build_worker(settings: WorkerSettings, loglevel: str = "info") -> faust.Work
             calendar, second_supplement_late=settings.second_supplement_late
         ),
         registry=registry,
+        target_scopes=frozenset(f"agency:{a.code}" for a in registry if a.level.value == "city"),
     )
     topics = {
         settings.events_topic: settings.partitions,

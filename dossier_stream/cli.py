@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("producers.simulate_cmd", "generate a realistic Hải Phòng workload"),
     "worker": ("stream_apps.worker_cmd", "run the stream worker (Faust) that feeds Redis"),
     "watch": ("dossier_stream.watch", "watch the live figures in Redis from a terminal"),
+    "alerts": ("dossier_stream.alerts_cmd", "list the alerts open now and recent, or follow them"),
     "demo": ("dossier_stream.demo", "start everything and run a simulated workload to watch"),
     "schema": ("schemas.schema_cmd", "export or check the event contract's JSON Schema"),
 }
@@ -57,6 +58,7 @@ examples:
   dossier-stream simulate --days 7 --speed max --seed 1
   dossier-stream publish export.jsonl --rejects rejects.jsonl
   dossier-stream watch                     # live figures from Redis
+  dossier-stream alerts list               # alerts open now and the most recent ones
 
 Run `dossier-stream COMMAND --help` for the options of each command.
 

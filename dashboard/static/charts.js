@@ -43,16 +43,18 @@
       svg.appendChild(el("text", { x: x(k), y: H - B + 16, "text-anchor": anchor, "class": "t" },
         label(xs[k], spec.step)));
     }
-    spec.lines.forEach(function (line, n) {
+    var lx = L;
+    spec.lines.forEach(function (line) {
       var d = xs.map(function (t, k) {
         return (k ? "L" : "M") + x(k).toFixed(1) + " " + y(line.points[t] || 0).toFixed(1);
       }).join(" ");
       var path = el("path", { d: d, fill: "none", "stroke-width": 1.6, "class": line.cls });
       path.appendChild(el("title", {}, line.label));
       svg.appendChild(path);
-      var lx = L + n * Math.min(190, (W - L) / spec.lines.length);
       svg.appendChild(el("rect", { x: lx, y: H - 12, width: 10, height: 10, "class": "k" + line.cls.slice(1) }));
-      svg.appendChild(el("text", { x: lx + 14, y: H - 3, "class": "t" }, line.label));
+      var text = el("text", { x: lx + 14, y: H - 3, "class": "t" }, line.label);
+      svg.appendChild(text);
+      lx += 14 + line.label.length * 6.2 + 18;
     });
     box.replaceChildren(svg);
   }

@@ -328,7 +328,9 @@ def test_the_agency_filter_and_sorting_follow_redis(live: Live) -> None:
     page.click('th[data-sort="received"] a')  # again: ascending
     want = expected_order(live.client, prefix, "commune", f"{window}.received_total", False)
     assert wait_rows(page, want) == want
-    page.select_option("#level-filter", "city")
+    page.select_option("#level-filter", "city")  # the sort stays: received, ascending
+    want = expected_order(live.client, prefix, "city", f"{window}.received_total", False)
+    assert wait_rows(page, want) == want
     page.click('th[data-sort="online"] a')
     want = expected_order(live.client, prefix, "city", f"{window}.online_ratio", True)
     assert wait_rows(page, want) == want

@@ -337,6 +337,8 @@ def _table(rows: list[AgencyRow], view: TableView, window: str, target: float) -
         rising = (
             f'<td class="num" data-value="{row.overdue_last_24h - row.overdue_previous_24h}">'
             f"{vn_number(row.overdue_last_24h)} / {vn_number(row.overdue_previous_24h)}</td>"
+            if f is not None
+            else f'<td class="num" data-value="">{DASH}</td>'
         )
         body.append(
             f'<tr data-code="{escape(row.code)}" data-level="{row.level}" '

@@ -17,6 +17,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from common.argtypes import positive_int
 from dashboard.format import vn_datetime, vn_number, vn_percent
 from dashboard.labels import FIELD_LABELS, WINDOW_LABELS, both
 from dashboard.pages import TableView, figure_value, table_rows
@@ -52,7 +53,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--level", choices=["all", "city", "commune"], default="all", help="agencies to list"
     )
-    parser.add_argument("--top", type=int, default=15, help="agencies to list (default 15)")
+    parser.add_argument(
+        "--top", type=positive_int, default=15, help="agencies to list (default 15)"
+    )
     parser.add_argument("--once", action="store_true", help="print one snapshot and exit")
     parser.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
 

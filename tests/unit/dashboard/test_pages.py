@@ -61,9 +61,11 @@ ALERT = AlertEvent(
 )
 
 ROWS = [
+    # SO-YTE and 11311 tie on overdue: by code 11311 comes first, by name Sở Y tế would.
     row(
         "SO-YTE",
         "city",
+        name="Sở Y tế",
         figures=reading(overdue_now="5", **{"qtd.online_ratio": "0.5"}),
         below_target=True,
         open_alerts=1,
@@ -72,6 +74,7 @@ ROWS = [
     row(
         "11311",
         "commune",
+        name="Xã An Lão",
         figures=reading(overdue_now="5", **{"qtd.online_ratio": "0.8"}),
         overdue_rising=True,
         overdue_last_24h=4,
@@ -119,7 +122,7 @@ def test_marks_name_the_agencies_below_target_rising_or_alerting() -> None:
     html = overview_fragment(overview(), TableView())
     marks = dict(re.findall(r'<tr data-code="([^"]+)"[^>]*class="([^"]*)"', html))
     assert marks == {"SO-YTE": "below alerting", "SO-XD": "", "11311": "rising", "11314": ""}
-    assert "Đơn vị SO-YTE" in html.split("dưới chỉ tiêu trực tuyến")[1].split("</p>")[0]
+    assert "Sở Y tế" in html.split("dưới chỉ tiêu trực tuyến")[1].split("</p>")[0]
 
 
 @pytest.mark.parametrize(

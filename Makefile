@@ -7,7 +7,8 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 JS_DIR := tests/js
 JS_STAMP := $(JS_DIR)/node_modules/.installed-$(shell cat $(JS_DIR)/package-lock.json | sha1sum | cut -c1-12)
 
-.PHONY: setup demo test lint unit services-up services-down bench bench-latency crash-test fault-test clean
+.PHONY: setup demo test lint unit services-up services-down bench bench-latency crash-test fault-test clean \
+	dashboard-screenshots
 
 setup: $(STAMP) $(JS_STAMP)
 
@@ -66,3 +67,7 @@ crash-test: setup
 # 100,000 events stream in; the worker must ride both out with exact figures.
 fault-test: setup
 	DOSSIER_FAULT_OUTAGE_S=60 DOSSIER_FAULT_EVENTS=100000 $(BIN)/pytest tests/integration/test_faults.py -v -s
+
+# The dashboard's browser test, saving its screenshots into docs/img/ for the README.
+dashboard-screenshots: setup
+	DOSSIER_DASHBOARD_SCREENSHOTS=docs/img $(BIN)/pytest tests/integration/test_dashboard_browser.py

@@ -33,6 +33,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "worker": ("stream_apps.worker_cmd", "run the stream worker (Faust) that feeds Redis"),
     "watch": ("dossier_stream.watch", "watch the live figures in Redis from a terminal"),
     "alerts": ("dossier_stream.alerts_cmd", "list the alerts open now and recent, or follow them"),
+    "top": ("dossier_stream.top", "the city overview and the worst agencies, live in a terminal"),
+    "dashboard": ("dossier_stream.dashboard_cmd", "serve the web dashboard and its JSON API"),
     "demo": ("dossier_stream.demo", "start everything and run a simulated workload to watch"),
     "schema": ("schemas.schema_cmd", "export or check the event contract's JSON Schema"),
 }
@@ -59,6 +61,7 @@ examples:
   dossier-stream publish export.jsonl --rejects rejects.jsonl
   dossier-stream watch                     # live figures from Redis
   dossier-stream alerts list               # alerts open now and the most recent ones
+  dossier-stream dashboard                 # the web dashboard on http://127.0.0.1:8066/
 
 Run `dossier-stream COMMAND --help` for the options of each command.
 

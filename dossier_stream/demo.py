@@ -1,10 +1,11 @@
 """Run the whole pipeline on a simulated Hải Phòng workload and watch the figures live.
 
 Starts the local Kafka and Redis (installing what is missing), creates the topics,
-starts a stream worker and the simulator as separate processes, and shows the live
-figures from Redis until the simulated period ends. Then it prints the simulator's
-true figures beside what Redis shows, stops the worker, and leaves the services up
-(`dossier-stream services down` stops them).
+starts the web dashboard, a stream worker and the simulator as separate processes, and
+shows the live figures from Redis until the simulated period ends. Then it prints the
+simulator's true figures beside what Redis shows and stops the worker. On a terminal the
+dashboard keeps serving until Ctrl-C; the services stay up (`dossier-stream services down`
+stops them).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +33,7 @@ from common import kafka_admin
 from common.argtypes import positive_float, positive_int
 from common.errors import EXIT_INTERRUPTED, CommandError
 from common.settings import StackSettings
+from dashboard.settings import DashboardSettings
 from domain.calendar import VN_TZ
 from domain.figures import window_start
 from dossier_stream import localstack
@@ -47,6 +50,7 @@ examples:
   dossier-stream demo                         # a simulated week, 3,600x faster than real time
   dossier-stream demo --days 30 --speed 14400 # a month in about three minutes
   dossier-stream demo --speed max --days 91   # a quarter as fast as possible
+  dossier-stream demo --dashboard-port 8080   # the web dashboard on another port
 """
 
 SERVICE_LABELS = {"kafka": "Kafka", "redis": "Redis"}
@@ -89,6 +93,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--scale", type=positive_float, default=1.0, help="fraction of the default volume"
     )
     parser.add_argument("--top", type=positive_int, default=16, help="agencies shown (default 16)")
+    parser.add_argument(
+        "--dashboard-port",
+        type=int,
+        default=DashboardSettings().dashboard_port,
+        help="port of the web dashboard (default DOSSIER_DASHBOARD_PORT, 8066)",
+    )
 
 
 def _speed(text: str) -> str:
@@ -108,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
     console = Console()
     local = LocalStackSettings()
     stack = StackSettings()
-    console.print("[bold]1/4[/bold] starting the local Kafka broker and Redis…")
+    console.print("[bold]1/5[/bold] starting the local Kafka broker and Redis…")
     for result in localstack.up(local):
         console.print(f"    {started_line(result)}")
     out = local.stack_dir / "demo"
@@ -141,7 +151,29 @@ def run(args: argparse.Namespace) -> int:
         stack.kafka_bootstrap, {stack.events_topic: stack.partitions, stack.dead_letter_topic: 1}
     )
     worker_log, simulate_log = out / "worker.log", out / "simulate.log"
-    console.print(f"[bold]2/4[/bold] starting the stream worker (log: {worker_log})…")
+    dashboard_log = out / "dashboard.log"
+    url = f"http://127.0.0.1:{args.dashboard_port}/"
+    console.print(f"[bold]2/5[/bold] starting the web dashboard (log: {dashboard_log})…")
+    dashboard = _spawn(
+        [
+            "dashboard",
+            "--port",
+            str(args.dashboard_port),
+            "--redis-url",
+            stack.redis_url,
+            "--redis-prefix",
+            stack.redis_prefix,
+        ],
+        dashboard_log,
+        dict(os.environ),
+    )
+    if wait_http(f"{url}api/v1/health", dashboard, 20.0):
+        console.print(f"    dashboard: [bold]{url}[/bold] (open it now: it follows the week live)")
+    else:
+        console.print(
+            f"    [yellow]the dashboard did not start[/yellow]: {last_line(dashboard_log)}"
+        )
+    console.print(f"[bold]3/5[/bold] starting the stream worker (log: {worker_log})…")
     # The simulator runs its clock faster than the wall clock: the worker's figures
     # follow the events' time.
     env = dict(os.environ) | {
@@ -155,7 +187,7 @@ def run(args: argparse.Namespace) -> int:
     summary = out / "truth.json"
     summary.unlink(missing_ok=True)  # never compare with the truth of an earlier run
     console.print(
-        f"[bold]3/4[/bold] simulating {args.days} days at speed {args.speed} (log: {simulate_log})…"
+        f"[bold]4/5[/bold] simulating {args.days} days at speed {args.speed} (log: {simulate_log})…"
     )
     simulate = _spawn(
         [
@@ -175,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
         simulate_log,
         env,
     )
-    console.print("[bold]4/4[/bold] live figures from Redis (Ctrl-C to stop)")
+    console.print("[bold]5/5[/bold] live figures from Redis (Ctrl-C to stop)")
     registry = AgencyRegistry.default()
     failure: str | None = None
     interrupted = False
@@ -224,9 +256,56 @@ def run(args: argparse.Namespace) -> int:
         f"See the figures again with `dossier-stream watch --redis-prefix {stack.redis_prefix}`. "
         "The services are still running: `dossier-stream services down` stops them."
     )
+    if not failure and not interrupted and dashboard.poll() is None and sys.stdout.isatty():
+        console.print(
+            f"The dashboard is still serving the week's figures on [bold]{url}[/bold]; "
+            "press Ctrl-C to stop it and end the demo."
+        )
+        try:
+            dashboard.wait()
+        except KeyboardInterrupt:
+            console.print("dashboard stopped.")
+    elif dashboard.poll() is None:
+        console.print(
+            "The dashboard stops with the demo; `dossier-stream dashboard --redis-prefix "
+            f"{stack.redis_prefix}` serves these figures again."
+        )
+    _stop(dashboard)
     if failure:
         raise CommandError(failure)
     return EXIT_INTERRUPTED if interrupted else 0
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], timeout_s: float) -> bool:
+    """True once `url` answers 200; False when `proc` exits or the time is up."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def last_line(log: Path) -> str:
+    """The last line a child process wrote to its log (its error line)."""
+    try:
+        lines = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+    except OSError:
+        return f"see {log}"
+    return lines[-1] if lines else f"see {log}"
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def started_line(result: localstack.StartResult) -> str:

@@ -11,6 +11,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.alerts import AlertEvent
+
 # Field names of a scope's figures hash: gauges at the clock, then `{window}.{metric}`.
 GAUGES = ("open_now", "overdue_now", "near_due_now", "not_yet_due_now")
 WINDOWS = ("1h", "24h", "7d", "30d", "mtd", "qtd", "ytd")
@@ -169,3 +171,126 @@ class UpdateNotice(BaseModel):
     updated_at: datetime
     clock: datetime | None = None
     scopes: list[str]
+
+
+# -- the dashboard's HTTP API (docs/dashboard.md): what it answers, read from the keys above --
+
+
+class Watermarked(BaseModel):
+    """A read made in one Redis transaction with `{prefix}:meta`: `offsets` is its watermark."""
+
+    offsets: dict[str, int] = Field(
+        default_factory=dict,
+        description="input partition -> next input offset: every figure in this response "
+        "covers exactly the messages before it (empty before the worker's first flush)",
+    )
+    events_in: int = Field(0, description="input messages the figures cover")
+
+
+class AgencyRow(BaseModel):
+    """One agency as the dashboard lists it: registry entry, figures and marks."""
+
+    code: str
+    name: str = Field(description="Vietnamese name from the agency registry, with diacritics")
+    name_en: str | None = None
+    level: str = Field(description="`city` (departments) or `commune` (communes and wards)")
+    figures: ScopeReading | None = Field(None, description="None before it has any dossier")
+    below_target: bool = Field(description="in `{prefix}:below_target`")
+    overdue_rising: bool = Field(
+        description="more dossiers became overdue in the last 24 hours than in the 24 before"
+    )
+    overdue_last_24h: int = Field(0, description="became overdue in the last 24 hour buckets")
+    overdue_previous_24h: int = Field(0, description="... in the 24 hour buckets before")
+    open_alerts: int = Field(0, description="alerts open now for this agency")
+
+
+class SeriesPoint(BaseModel):
+    """One bucket of a time series: its start (epoch seconds, UTC) and its count."""
+
+    t: int
+    value: int
+
+
+class SeriesResponse(BaseModel):
+    """`{prefix}:series:{scope}`: metric -> points, ascending, zero buckets left out."""
+
+    scope: str
+    hourly: dict[str, list[SeriesPoint]] = Field(default_factory=dict)
+    daily: dict[str, list[SeriesPoint]] = Field(default_factory=dict)
+
+
+class MetaResponse(Watermarked):
+    """`{prefix}:meta`, parsed; `meta` is None before the worker's first flush."""
+
+    meta: WorkerMeta | None = None
+
+
+class ScopeResponse(Watermarked):
+    """One scope's figures (`{prefix}:scope:{scope}`) at the watermark."""
+
+    scope: str
+    figures: ScopeReading
+
+
+class RankingEntry(BaseModel):
+    code: str
+    name: str
+    score: float
+
+
+class RankingResponse(Watermarked):
+    """`{prefix}:rank:{metric}:{level}`, highest score first."""
+
+    metric: str
+    level: str
+    entries: list[RankingEntry]
+
+
+class BelowTargetResponse(Watermarked):
+    """`{prefix}:below_target`: city bodies under the online target over the target window."""
+
+    target_window: str | None = None
+    agencies: list[RankingEntry] = Field(
+        default_factory=list, description="score: the online ratio over the target window"
+    )
+
+
+class AlertsResponse(BaseModel):
+    """Alerts open now (`{prefix}:alerts:open`) and the latest logged (`{prefix}:alerts:log`)."""
+
+    open: list[AlertEvent] = Field(default_factory=list)
+    recent: list[AlertEvent] = Field(default_factory=list, description="newest first")
+
+
+class OverviewResponse(Watermarked):
+    """Everything the dashboard's city page shows, read in one transaction."""
+
+    meta: WorkerMeta | None = None
+    window: str
+    online_target: float
+    city: ScopeReading | None = None
+    levels: dict[str, ScopeReading | None] = Field(
+        default_factory=dict, description="`city` and `commune` level totals"
+    )
+    agencies: list[AgencyRow] = Field(default_factory=list)
+    series: SeriesResponse
+    alerts: AlertsResponse
+
+
+class AgencyResponse(Watermarked):
+    """Everything the dashboard's page of one agency shows, read in one transaction."""
+
+    meta: WorkerMeta | None = None
+    window: str
+    online_target: float
+    agency: AgencyRow
+    series: SeriesResponse
+    stuck: dict[str, str] = Field(default_factory=dict, description="dossier id -> waiting since")
+    flagged: dict[str, str] = Field(default_factory=dict, description="dossier id -> flags")
+    alerts: AlertsResponse
+
+
+class ErrorResponse(BaseModel):
+    """What the API answers when it cannot: one line naming the problem."""
+
+    error: str

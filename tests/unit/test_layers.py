@@ -1,7 +1,9 @@
 """The packages import downwards only: the command line wires the adapters, never the reverse.
 
-dossier_stream (command line)  ->  producers, stream_apps (adapters)  ->  common
-                                                                      ->  schemas, domain
+dossier_stream (command line)  ->  producers, stream_apps, dashboard (adapters)  ->  common
+                                                                                 ->  schemas, domain
+The dashboard reads only Redis: it imports the contract (schemas) and common, never the
+worker, the producers or the domain's internals.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ FORBIDDEN = {
     "schemas": {"dossier_stream", "stream_apps", "producers", "common"},
     "domain": {"dossier_stream", "stream_apps", "producers", "common"},
     "common": {"dossier_stream", "stream_apps", "producers"},
+    "dashboard": {"dossier_stream", "stream_apps", "producers", "domain"},
 }
 
 

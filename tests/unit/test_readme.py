@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from common.settings import StackSettings
+from dashboard.settings import DashboardSettings
 from dossier_stream.settings import LocalStackSettings
 from stream_apps.settings import WorkerSettings
 
@@ -15,7 +16,7 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 FIELDS = sorted(
     {
         name
-        for cls in (StackSettings, WorkerSettings, LocalStackSettings)
+        for cls in (StackSettings, WorkerSettings, LocalStackSettings, DashboardSettings)
         for name in cls.model_fields
     }
 )

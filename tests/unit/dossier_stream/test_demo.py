@@ -176,3 +176,26 @@ def test_redis_without_figures_is_said_in_words() -> None:
     console = Console(file=io.StringIO(), width=120, color_system=None)
     demo.print_comparison(console, FakeRedis({}), "demo:v1", TRUTH, {})  # type: ignore[arg-type]
     assert "Redis has no figures yet" in console.file.getvalue()  # type: ignore[attr-defined]
+
+
+# -- the dashboard it starts --------------------------------------------------------------
+
+
+def test_help_names_the_dashboard_port() -> None:
+    result = run_cli("demo", "--help")
+    assert "--dashboard-port" in result.stdout and "web dashboard" in result.stdout
+
+
+def test_a_dashboard_that_does_not_answer_is_reported_with_its_last_log_line(
+    tmp_path: Path,
+) -> None:
+    import subprocess
+    import sys
+
+    log = tmp_path / "dashboard.log"
+    log.write_text("starting\ncannot listen on 127.0.0.1:8066: Address already in use\n")
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    assert demo.wait_http(f"http://127.0.0.1:{free_port()}/", proc, 5.0) is False
+    assert demo.last_line(log) == "cannot listen on 127.0.0.1:8066: Address already in use"
+    assert demo.last_line(tmp_path / "missing.log") == f"see {tmp_path / 'missing.log'}"

@@ -13,8 +13,9 @@ before that event applies; live, by the wall clock), and never changed afterward
   about 33 days and written to the changelog (one record per scope, one for the span);
 - per agency, `near_due_now` at each hour's end (`near_due_backlog`), and for the target
   agencies, at each Vietnam midnight, the dossiers received and received online over the
-  target window up to it (`online_target`). These are handed to the figures stage once
-  (`take_samples`) and not kept: after a restart the rules skip the hours they missed.
+  target window up to it (`online_target`); kept as long, one changelog record per hour
+  end (a tombstone when it is dropped), and sent to the figures stage once, or all
+  again after a restart or a rebalance (the rules skip what they have judged).
 
 Everything here is a function of the partition's events before the hour's end, in the
 partition's order: the same live and in every replay.
@@ -34,6 +35,7 @@ VN_MIDNIGHT = 17 * HOUR  # 00:00 in Vietnam (UTC+7) is 17:00 UTC
 KEEP_S = 33 * DAY  # the spike rule looks back 21 working days: about 31 calendar days
 KEY_PREFIX = b"\x00overdue|"
 SPAN_KEY = b"\x00overdue-span"
+SAMPLE_PREFIX = b"\x00samples|"
 
 
 class AlertFigures(Protocol):
@@ -59,6 +61,8 @@ class AlertHistory:
     dirty: set[str] = field(default_factory=set)  # scopes to write to the changelog
     unpublished: set[str] = field(default_factory=set)  # scopes to send as partials
     span_dirty: bool = False
+    samples_dirty: set[int] = field(default_factory=set)  # hour ends to write (or delete)
+    samples_fresh: set[int] = field(default_factory=set)  # hour ends not sent yet
 
     @property
     def next_boundary(self) -> int:
@@ -86,6 +90,8 @@ class AlertHistory:
                     received, online = figures.received_in(scope, self.target_window, g - 1)
                     taken.setdefault(scope, [0]).extend((received, online))
             self.samples[g] = taken
+            self.samples_dirty.add(g)
+            self.samples_fresh.add(g)
         previous_day = self.upto // DAY
         self.upto = end
         self.span_dirty = True
@@ -93,6 +99,10 @@ class AlertHistory:
             self._forget_before(end - KEEP_S)
 
     def _forget_before(self, floor: int) -> None:
+        for g in [g for g in self.samples if g < floor]:
+            del self.samples[g]
+            self.samples_dirty.add(g)
+            self.samples_fresh.discard(g)
         if self.start >= floor:
             return
         self.start = floor
@@ -108,19 +118,37 @@ class AlertHistory:
         self.unpublished.add(scope)
 
     # -- changelog --------------------------------------------------------------------
-    def take_changes(self) -> list[tuple[bytes, bytes]]:
-        out = [
+    def take_changes(self) -> list[tuple[bytes, bytes | None]]:
+        """Changelog records of what changed; None deletes a dropped sample."""
+        out: list[tuple[bytes, bytes | None]] = [
             (KEY_PREFIX + scope.encode(), orjson.dumps(_text_keys(self.hours.get(scope, {}))))
             for scope in sorted(self.dirty)
         ]
         self.dirty.clear()
+        for g in sorted(self.samples_dirty):
+            taken = self.samples.get(g)
+            out.append(
+                (SAMPLE_PREFIX + str(g).encode(), None if taken is None else orjson.dumps(taken))
+            )
+        self.samples_dirty.clear()
         if self.span_dirty:
             out.append((SPAN_KEY, orjson.dumps({"s": self.start, "u": self.upto})))
             self.span_dirty = False
         return out
 
-    def restore(self, key: bytes, value: bytes) -> bool:
-        """Take one changelog record if it is ours; True if it was."""
+    def restore(self, key: bytes, value: bytes | None) -> bool:
+        """Take one changelog record if it is ours (None: deleted); True if it was."""
+        if key.startswith(SAMPLE_PREFIX):
+            g = int(key.removeprefix(SAMPLE_PREFIX))
+            if value is None:
+                self.samples.pop(g, None)
+                self.samples_fresh.discard(g)
+            else:
+                self.samples[g] = {s: list(v) for s, v in orjson.loads(value).items()}
+                self.samples_fresh.add(g)
+            return True
+        if value is None:
+            return False
         if key == SPAN_KEY:
             doc = orjson.loads(value)
             self.start, self.upto = int(doc["s"]), int(doc["u"])
@@ -143,13 +171,13 @@ class AlertHistory:
         self.unpublished.clear()
         return scopes
 
-    def take_samples(self) -> dict[str, dict[str, list[int]]]:
-        """The samples taken since the last call, per scope: hour end (text) -> values."""
+    def take_samples(self, *, everything: bool = False) -> dict[str, dict[str, list[int]]]:
+        """The samples not sent yet (or all kept), per scope: hour end (text) -> values."""
         out: dict[str, dict[str, list[int]]] = {}
-        for g in sorted(self.samples):
+        for g in sorted(self.samples if everything else self.samples_fresh):
             for scope, values in self.samples[g].items():
                 out.setdefault(scope, {})[str(g)] = values
-        self.samples.clear()
+        self.samples_fresh.clear()
         return out
 
 

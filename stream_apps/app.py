@@ -226,11 +226,6 @@ def create_app(
                 raise
             metrics.flush_seconds.observe(sink.last_flush_s)
         if alerts is not None:
-            for key in keys:
-                if key.startswith(OVERDUE_PREFIX):
-                    hours = merged_overdue_hours(merger.bodies(key))
-                    if hours is not None:
-                        alert_view.hours[key.removeprefix(OVERDUE_PREFIX)] = hours
             await judge_alerts(alerts, rewrite=full)
 
     alert_view = _AlertView()
@@ -259,7 +254,14 @@ def create_app(
             await sink.write_alerts(
                 stored, [], open_now=opened, log_maxlen=settings.alerts_log_maxlen
             )
+        # What the rules read is taken from the merger with no await in between, so it
+        # is all from the same rounds: the settled hour and the hours and samples it covers.
         settled = merger.settled_hour()
+        for key in merger.overdue_dirty:
+            hours = merged_overdue_hours(merger.bodies(key))
+            if hours is not None:
+                alert_view.hours[key.removeprefix(OVERDUE_PREFIX)] = hours
+        merger.overdue_dirty.clear()
         if settled is None or settled == alert_view.judged_at:
             return
         samples = merger.ready_samples(settled)

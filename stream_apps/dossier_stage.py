@@ -115,6 +115,7 @@ class DossierStage(Service):
         self.figures_ready = asyncio.Event()
         self.health = Health()
         self._feed_published: dict[int, set[str]] = {}  # agencies with issues published
+        self._samples_all_due = True  # a new stage sends every kept alert sample once
         self._instance = uuid.uuid4().hex[:12]  # tells this stage's rounds from a successor's
         self._rounds = 0
         self._last_release = 0.0
@@ -268,7 +269,7 @@ class DossierStage(Service):
         topic: str,
         partition: int,
         records: list[tuple[bytes | None, bytes, list[Header]]]
-        | list[tuple[bytes, bytes, tuple[()]]],
+        | list[tuple[bytes, bytes | None, tuple[()]]],
     ) -> None:
         """Send records to one partition and wait for the broker's acknowledgement.
 
@@ -439,8 +440,10 @@ class DossierStage(Service):
         return int(time.time())
 
     def request_full_publish(self) -> None:
-        """Publish every partial at the next flush (after the figures stage rebalanced)."""
+        """Publish every partial at the next flush (after the figures stage rebalanced),
+        and every alert sample kept (the new owner judges those it has not judged)."""
         self._full_due = True
+        self._samples_all_due = True
 
     def partials(self, t: int, *, with_series: bool) -> Round | None:
         """A round of the partials that changed in the owned partitions, at their positions.
@@ -482,12 +485,13 @@ class DossierStage(Service):
                 self.stores[p].freeze_clock(t, book)
             for scope in history.take_unpublished(everything=full):
                 out.append((p, OVERDUE_PREFIX + scope, history.partial(scope)))
-            for scope, taken in history.take_samples().items():
+            for scope, taken in history.take_samples(everything=self._samples_all_due).items():
                 out.append((p, SAMPLES_PREFIX + scope, taken))
             counts_now = self.stores[p].counts()
             if full or self._published.get((p, COUNTS_KEY)) != counts_now:
                 self._published[(p, COUNTS_KEY)] = counts_now
                 out.append((p, COUNTS_KEY, counts_now))
+        self._samples_all_due = False
         if not out:
             return None
         self._rounds += 1

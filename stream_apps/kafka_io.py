@@ -14,9 +14,11 @@ async def send_records(
     producer: AIOKafkaProducer,
     topic: str,
     partition: int,
-    records: Sequence[tuple[bytes | None, bytes, Sequence[Header]]],
+    records: Sequence[tuple[bytes | None, bytes | None, Sequence[Header]]],
 ) -> list[asyncio.Future[object]]:
-    """Send records to one partition in as few batches as fit; return their futures."""
+    """Send records to one partition in as few batches as fit; return their futures.
+
+    A value None is a tombstone: it deletes the key from a compacted topic."""
     futures: list[asyncio.Future[object]] = []
     batch = producer.create_batch()
     for key, value, headers in records:
@@ -24,7 +26,7 @@ async def send_records(
             futures.append(await producer.send_batch(batch, topic, partition=partition))
             batch = producer.create_batch()
             if batch.append(key=key, value=value, timestamp=None, headers=list(headers)) is None:
-                raise ValueError(f"a record of {len(value)} bytes does not fit in a batch")
+                raise ValueError(f"a record of {len(value or b'')} bytes does not fit in a batch")
     if batch.record_count():
         futures.append(await producer.send_batch(batch, topic, partition=partition))
     return futures

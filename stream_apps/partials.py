@@ -224,6 +224,7 @@ class PartialMerger:
         self.positions: dict[int, int] = {}  # input partition -> position of its last round
         # input partition -> end of the alert hours frozen as of its last round
         self.lows: dict[int, int] = {}
+        self.overdue_dirty: set[str] = set()  # "overdue|" keys changed since the alerts read
         # "samples|{scope}" -> hour end -> input partition -> values, until judged
         self.samples: dict[str, dict[int, dict[int, list[int]]]] = {}
         self._staged: dict[str, dict[int, _Staged]] = {}  # instance -> seq -> round
@@ -283,6 +284,8 @@ class PartialMerger:
                 self.home[key] = home
                 continue
             self.docs.setdefault(key, {})[str(p)] = {"t": rnd.clock, "b": body}
+            if key.startswith(OVERDUE_PREFIX):
+                self.overdue_dirty.add(key)
             self.home[key] = home
             self.dirty.add(key)
         self.positions.update(rnd.positions)

@@ -446,9 +446,11 @@ class PartitionStore:
         }
 
     # -- changelog ----------------------------------------------------------------------
-    def take_changes(self) -> list[tuple[bytes, bytes]]:
+    def take_changes(self) -> list[tuple[bytes, bytes | None]]:
         """Changelog records of what changed since the last call, meta last."""
-        out = [(dossier.encode(), encode_record(self.records[dossier])) for dossier in self.dirty]
+        out: list[tuple[bytes, bytes | None]] = [
+            (dossier.encode(), encode_record(self.records[dossier])) for dossier in self.dirty
+        ]
         self.dirty.clear()
         out += self.overdue.take_changes()
         if self.meta_dirty:
@@ -464,12 +466,10 @@ class PartitionStore:
     def restore(self, changelog: Iterable[tuple[bytes, bytes | None]]) -> None:
         """Rebuild from changelog records in log order (later records win)."""
         for key, value in changelog:
-            if value is None:
+            if self.overdue.restore(key, value) or value is None:
                 continue
             if key == META_KEY:
                 self.meta = PartitionMeta.decode(value)
-            elif self.overdue.restore(key, value):
-                pass
             else:
                 self.records[key.decode()] = decode_record(value)
         totals = [0, 0, 0, 0]

@@ -5,6 +5,8 @@ window late (`--incident`). The rule (docs/alerts.md) must open exactly one
 `overdue_spike` for that agency, stamped within one working day of the incident's start,
 clear it exactly once after the incident ends, and alert no other agency of a spike. A
 worker killed with SIGKILL halfway and started again must not store an alert twice.
+A second worker replaying the same history at another cadence, never killed, must give
+the same alerts: the same ids, kinds, scopes and event-time instants.
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ def _log(client: redis.Redis, prefix: str) -> list[AlertEvent]:
         AlertEvent.model_validate_json(_field(fields, "alert"))
         for _id, fields in client.xrange(alerts_log_key(prefix))
     ]
+
+
+def seen(alerts: list[AlertEvent]) -> set[tuple[str, str, str, str, datetime]]:
+    return {(e.id, e.kind, e.scope, e.action, e.at) for e in alerts}
 
 
 def _topic_events(bootstrap: str, topic: str) -> list[AlertEvent]:
@@ -121,6 +127,23 @@ def test_an_injected_spike_opens_one_alert_and_clears_it_once_through_a_sigkill(
     # The topic has every stored event (a repeat after the crash carries the same id).
     on_topic = _topic_events(stack.kafka_bootstrap, f"{names.group_id}.alerts")
     assert {e.id for e in on_topic} == set(ids)
+
+    # The replay: another consumer group and prefix, the default cadence, no kill.
+    replay_prefix = f"{prefix}:replay"
+    replay_env = worker_env(stack, names, tmp_path / "replay") | {
+        "DOSSIER_CLOCK": "event",
+        "DOSSIER_APP_ID": f"{names.group_id}-replay",
+        "DOSSIER_REDIS_PREFIX": replay_prefix,
+        "DOSSIER_ALERTS_TOPIC": f"{names.group_id}-replay.alerts",
+    }
+    with WorkerProcess(replay_env, tmp_path / "worker-replay.log") as replay:
+        done = wait_for(lambda: meta(redis_client, replay_prefix).get("events_in") == total, 120)
+        assert done, replay.log_tail()
+        wait_for(lambda: seen(_log(redis_client, replay_prefix)) == seen(events), 60)
+        replayed = _log(redis_client, replay_prefix)
+        assert replay.stop() == 0
+    assert seen(replayed) == seen(events), sorted(seen(replayed) ^ seen(events))
+    assert {e.kind for e in events} >= {"overdue_spike"}
 
 
 def _field(fields: dict, name: str) -> str:

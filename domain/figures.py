@@ -501,6 +501,7 @@ class FigureBook:
         self._dirty: set[str] = set()
         self._floor = _NEG_INF  # fine lists hold every instant >= this
         self._hour_floor = _NEG_INF  # hour buckets hold every instant >= this
+        self._hour_pin: int | None = None  # ... and never start after this (`keep_hours_from`)
         self._max_t = _NEG_INF
 
     # -- changes --------------------------------------------------------------------
@@ -607,7 +608,7 @@ class FigureBook:
         if now is not None:
             self._max_t = now
             self._floor = (now - self.retention) // 3600 * 3600
-            self._hour_floor = self._floor - _HOURS_KEPT
+            self._hour_floor = self._pinned(self._floor - _HOURS_KEPT)
         for f in facts:
             if f is not None:
                 self._apply(f, +1)
@@ -637,7 +638,7 @@ class FigureBook:
         if floor < self._floor + 3600:
             return
         self._floor = floor
-        self._hour_floor = floor - _HOURS_KEPT
+        self._hour_floor = self._pinned(floor - _HOURS_KEPT)
         last_gone = self._hour_floor // 3600
         for st in self._stores.values():
             for instants in st.fine:
@@ -646,6 +647,21 @@ class FigureBook:
                     del instants[:i]
             for hour in [h for h in st.hours if h < last_gone]:
                 del st.hours[hour]
+
+    def keep_hours_from(self, t: int) -> None:
+        """Keep the hour buckets from t on, however far the clock runs ahead.
+
+        The spike alert freezes a partition's hours as that partition's own clock passes
+        them (`stream_apps.alert_history`); in a replay its book may be read at another
+        partition's clock, weeks ahead. Call with a non-decreasing t, before any
+        instant older than the current hour floor could arrive (a partition's first
+        event, or its restored history).
+        """
+        self._hour_pin = t
+        self._hour_floor = min(self._hour_floor, t)
+
+    def _pinned(self, floor: int) -> int:
+        return floor if self._hour_pin is None else min(floor, self._hour_pin)
 
     def _fine_counts(self, st: _Store, a: int, b: int) -> list[int]:
         return [bisect_left(xs, b) - bisect_left(xs, a) for xs in st.fine]

@@ -45,6 +45,7 @@ class AlertFigures(Protocol):
     def near_due_at(self, scopes: Iterable[str], t: int) -> Mapping[str, int]: ...
     def received_in(self, scope: str, window: str, t: int) -> tuple[int, int]: ...
     def scopes(self) -> list[str]: ...
+    def keep_hours_from(self, t: int) -> None: ...
 
 
 @dataclass
@@ -75,6 +76,7 @@ class AlertHistory:
         if not self.upto:
             self.start = self.upto = end
             self.span_dirty = True
+            figures.keep_hours_from(end)
             return
         if end <= self.upto:
             return
@@ -95,6 +97,7 @@ class AlertHistory:
         previous_day = self.upto // DAY
         self.upto = end
         self.span_dirty = True
+        figures.keep_hours_from(end)
         if end // DAY != previous_day:
             self._forget_before(end - KEEP_S)
 

@@ -66,6 +66,7 @@ class PartitionFigures(Protocol):
     def overdue_between(self, h0: int, h1: int) -> Any: ...
     def near_due_at(self, scopes: Any, t: int) -> Any: ...
     def received_in(self, scope: str, window: str, t: int) -> tuple[int, int]: ...
+    def keep_hours_from(self, t: int) -> None: ...
 
 
 FiguresFactory = Callable[[int], PartitionFigures]
@@ -402,6 +403,8 @@ class DossierStage(Service):
                 )
                 figures = self.figures_factory(tp.partition)
                 store.seed(figures)
+                if store.overdue.upto:
+                    figures.keep_hours_from(store.overdue.upto)
                 self.stores[tp.partition] = store
                 self.figures[tp.partition] = figures
                 if self._consumer is not None:

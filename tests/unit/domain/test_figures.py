@@ -28,7 +28,13 @@ from domain.figures import (
 from domain.lifecycle import ChannelKind, DossierState, Lifecycle, calendar_resume
 from schemas.events import DossierEvent
 from tests.factories import T0, event
-from tests.reference import reference_series, reference_snapshots, window_starts
+from tests.reference import (
+    all_facts,
+    reference_series,
+    reference_snapshots,
+    snapshots_from_facts,
+    window_starts,
+)
 
 CAL = WorkingCalendar()
 LIFE = Lifecycle(calendar_resume(CAL))
@@ -674,3 +680,142 @@ def test_scopes_changed_between_finds_every_change_with_no_event(
         t0 = t1
     assert checked > 0
     assert book.scopes_changed_between(t0, t0) == set()
+
+
+# -- what the alert history reads: overdue hours, near-due at an instant, receipts ---------
+
+HOUR_S = 3600
+IN_PERSON = {"channel": "in_person", "online_mode": None}
+COMMUNE = {
+    "agency": {"code": "11311", "level": "commune"},
+    "procedure": {"code": "2", "field": "land"},
+}
+
+
+def alert_inputs_book() -> FigureBook:
+    """Five dossiers, their due instants by the rules (day limits: 00:00 after the
+    appointment date; hour limits: the appointment instant):
+    A  SO-YTE online full, accepted Wed 1 Oct 08:00, appointment 8 Oct: due 9 Oct 00:00, open.
+    B  11311 (commune) in person, 1 Oct 09:30, due 9 Oct 00:00, resolved late 10 Oct 10:00.
+    C  SO-YTE online partial, 1 Oct 10:00, due 9 Oct 00:00, resolved on time 3 Oct.
+    D  SO-YTE in person, 4 working hours from Mon 6 Oct 09:00: due 13:00, near due from
+       12:00 (a quarter of the time before), open.
+    E  SO-YTE by post, Thu 2 Oct 14:00, appointment 9 Oct: due 10 Oct 00:00, open.
+    """
+
+    def at(*a: int) -> datetime:
+        return datetime(*a, tzinfo=VN_TZ)
+
+    events = [
+        event("accepted", dossier_id="A"),
+        event("accepted", dossier_id="B", at=at(2025, 10, 1, 9, 30), **COMMUNE, **IN_PERSON),
+        event(
+            "resolved", dossier_id="B", sequence=2, at=at(2025, 10, 10, 10), **COMMUNE, **IN_PERSON
+        ),
+        event("accepted", dossier_id="C", at=at(2025, 10, 1, 10), online_mode="partial"),
+        event("resolved", dossier_id="C", sequence=2, at=at(2025, 10, 3), online_mode="partial"),
+        event(
+            "accepted",
+            dossier_id="D",
+            at=at(2025, 10, 6, 9),
+            time_limit={"value": 4, "unit": "hours"},
+            appointment_at=at(2025, 10, 6, 13).isoformat(),
+            **IN_PERSON,
+        ),
+        event("accepted", dossier_id="E", at=at(2025, 10, 2, 14), channel="post", online_mode=None),
+    ]
+    return book_of(events)[0]
+
+
+def test_overdue_between_gives_each_scopes_became_overdue_hours_without_fields() -> None:
+    book = alert_inputs_book()
+    d_due, day_due = vn(2025, 10, 6, 13), vn(2025, 10, 9)
+    assert book.overdue_between(vn(2025, 10, 6), vn(2025, 10, 10)) == {
+        "agency:SO-YTE": {d_due: 1, day_due: 1},  # D and A; C was resolved on time
+        "agency:11311": {day_due: 1},  # B, resolved after it fell due
+        "level:city": {d_due: 1, day_due: 1},
+        "level:commune": {day_due: 1},
+        "city": {d_due: 1, day_due: 2},
+    }
+    # [h0, h1): E's due instant 10 Oct 00:00 is the end, left out, and the next start.
+    assert book.overdue_between(day_due + HOUR_S, vn(2025, 10, 10)) == {}
+    assert book.overdue_between(vn(2025, 10, 10), vn(2025, 10, 10, 1)) == {
+        "agency:SO-YTE": {vn(2025, 10, 10): 1},
+        "level:city": {vn(2025, 10, 10): 1},
+        "city": {vn(2025, 10, 10): 1},
+    }
+    assert book.overdue_between(vn(2025, 10, 6, 14), vn(2025, 10, 8, 23)) == {}
+
+
+@pytest.mark.parametrize(
+    ("t", "yte", "city"),
+    [
+        (vn(2025, 10, 6, 11, 59, 59), 0, 0),
+        (vn(2025, 10, 6, 12), 1, 1),  # D near due from 12:00
+        (vn(2025, 10, 6, 12, 59, 59), 1, 1),
+        (vn(2025, 10, 6, 13), 0, 0),  # D overdue: no longer near due
+        (vn(2025, 10, 8, 10), 1, 1),  # A, from 00:00 of its appointment day
+        (vn(2025, 10, 9, 10), 1, 1),  # E (A is overdue now)
+        (vn(2025, 10, 10), 0, 0),
+    ],
+)
+def test_near_due_at_counts_open_dossiers_between_near_and_due(t: int, yte: int, city: int) -> None:
+    book = alert_inputs_book()
+    asked = ["agency:SO-YTE", "agency:11311", "agency:NOWHERE", CITY]
+    # B is resolved: never near due in its agency; an agency without dossiers is left out.
+    assert book.near_due_at(asked, t) == {"agency:SO-YTE": yte, "agency:11311": 0, CITY: city}
+
+
+@pytest.mark.parametrize(
+    ("scope", "window", "t", "expected"),
+    [
+        ("agency:SO-YTE", "24h", vn(2025, 10, 1, 23), (2, 2)),  # A full, C partial
+        ("agency:SO-YTE", "7d", vn(2025, 10, 6, 10), (4, 2)),  # and E (post), D (in person)
+        (CITY, "mtd", vn(2025, 10, 6, 10), (5, 2)),  # and B (in person)
+        ("agency:SO-YTE", "1h", vn(2025, 10, 6, 9), (1, 0)),  # D, at its very second
+        ("agency:SO-YTE", "1h", vn(2025, 10, 6, 8, 59, 59), (0, 0)),
+        (CITY, "mtd", vn(2025, 9, 30, 23, 59, 59), (0, 0)),
+        ("agency:NOWHERE", "qtd", vn(2025, 10, 6, 10), (0, 0)),
+    ],
+)
+def test_received_in_counts_receipts_and_online_ones_over_a_window(
+    scope: str, window: str, t: int, expected: tuple[int, int]
+) -> None:
+    assert alert_inputs_book().received_in(scope, window, t) == expected
+
+
+def test_alert_inputs_agree_with_the_reference(
+    generated: tuple[list[DossierEvent], list[DossierEvent]],
+) -> None:
+    delivered, _ = generated
+    book, _ = book_of(delivered)
+    facts = all_facts(delivered)
+    # overdue_between: the reference's became-overdue instants per scope and hour bucket.
+    h0, h1 = vn(2025, 9, 20), vn(2025, 10, 25)
+    expected: dict[str, dict[int, int]] = {}
+    for f in facts:
+        if f.became is not None and h0 <= f.became < h1:
+            for scope in f.scopes:
+                if not scope.startswith("field:"):
+                    hours = expected.setdefault(scope, {})
+                    hour = f.became - f.became % 3600
+                    hours[hour] = hours.get(hour, 0) + 1
+    assert sum(expected[CITY].values()) > 20
+    assert book.overdue_between(h0, h1) == expected
+    agencies = [s for s in book.scopes() if s.startswith("agency:")]
+    for t in CLOCKS:  # ascending: received_in moves the book's clock forward
+        ref = snapshots_from_facts(facts, t)
+        assert book.near_due_at(agencies, t) == {
+            s: int(ref[s]["near_due_now"]) for s in agencies if s in ref
+        }
+        for scope in (*agencies, CITY):
+            for window in ("24h", "mtd", "qtd"):
+                fields = ref.get(scope)
+                want = (0, 0)
+                if fields is not None:
+                    want = (
+                        int(fields[f"{window}.received_total"]),
+                        int(fields[f"{window}.received_online_full"])
+                        + int(fields[f"{window}.received_online_partial"]),
+                    )
+                assert book.received_in(scope, window, t) == want, (scope, window, t)

@@ -12,9 +12,12 @@ from domain.lifecycle import DossierState, Lifecycle, calendar_resume
 from stream_apps.book import PartitionBook
 from stream_apps.partials import (
     BUNDLE_MAX_BYTES,
+    OVERDUE_PREFIX,
+    SAMPLES_PREFIX,
     PartialMerger,
     Round,
     home_partition,
+    merged_overdue_hours,
     merged_series,
     merged_snapshot,
     round_messages,
@@ -148,3 +151,106 @@ def test_a_round_whose_share_was_lost_is_dropped_not_waited_for_forever() -> Non
     for home, raw in later:
         merger.accept_round(raw, home)
     assert merger.positions == {0: 20} and merger.bodies("city") == [{"n": 2}]
+
+
+# -- the alert inputs: frozen overdue hours, samples and the settled hour ------------------
+
+HOUR = 3600
+G1, G2, G3 = 486_000 * HOUR, 486_001 * HOUR, 486_002 * HOUR  # three hour ends
+
+
+def _deliver(merger: PartialMerger, rnd: Round, partitions: int = 2) -> None:
+    for home, raw in round_messages(rnd, partitions):
+        merger.accept_round(raw, home)
+
+
+def test_merged_overdue_hours_sum_the_partitions_from_the_latest_start() -> None:
+    h = 100 * HOUR
+    first = {"from": h, "h": {str(h): 2, str(h + HOUR): 1, str(h + 3 * HOUR): 4}}
+    second = {"from": h + HOUR, "h": {str(h + HOUR): 3, str(h + 2 * HOUR): 1}}
+    # Before h + 1 h the second partition's hours are unknown: the hour h is left out.
+    expected = ({h + HOUR: 4, h + 2 * HOUR: 1, h + 3 * HOUR: 4}, h + HOUR)
+    assert merged_overdue_hours([first, second]) == expected
+    assert merged_overdue_hours([second, first]) == expected
+    assert merged_overdue_hours([{"from": h, "h": {}}]) == ({}, h)
+    assert merged_overdue_hours([]) is None
+
+
+def test_sample_partials_add_up_across_rounds_and_sum_partitions_per_hour_end() -> None:
+    merger = _merger({0, 1})
+    a, b = SAMPLES_PREFIX + "agency:A", SAMPLES_PREFIX + "agency:B"
+    _deliver(
+        merger,
+        Round(
+            "s",
+            1,
+            G1,
+            {0: 5, 1: 3},
+            [
+                (0, a, {str(G1): [3]}),
+                (1, a, {str(G1): [2, 40, 30]}),  # a target sample: longer than the other
+                (1, b, {str(G1): [0, 10, 8]}),
+                (0, b, {str(G1): [4]}),
+            ],
+            low=G1,
+        ),
+    )
+    _deliver(merger, Round("s", 2, G2, {0: 9, 1: 4}, [(0, a, {str(G2): [5]})], low=G2))
+    _deliver(
+        merger,
+        Round("s", 3, G3, {0: 12, 1: 6}, [(1, a, {str(G2): [1], str(G3): [6]})], low=G3),
+    )
+    # Each round carried only its new samples: the earlier ones are still there.
+    assert merger.ready_samples(G3) == {
+        "agency:A": {G1: [5, 40, 30], G2: [6], G3: [6]},  # partition 0 had none at G3
+        "agency:B": {G1: [4, 10, 8]},
+    }
+    assert merger.ready_samples(G2) == {
+        "agency:A": {G1: [5, 40, 30], G2: [6]},
+        "agency:B": {G1: [4, 10, 8]},
+    }
+    # Samples are not figures: no Redis hash, nothing dirty.
+    assert merger.docs == {} and merger.take_dirty(everything=True) == []
+    merger.drop_samples(G1)
+    assert merger.ready_samples(G3) == {"agency:A": {G2: [6], G3: [6]}}
+    merger.drop_samples(G3)
+    assert merger.ready_samples(G3) == {}
+
+
+def test_samples_go_with_their_partials_partition() -> None:
+    merger = _merger({0, 1})
+    key = SAMPLES_PREFIX + "agency:A"
+    _deliver(merger, Round("s", 1, G1, {0: 1}, [(0, key, {str(G1): [3]})], low=G1))
+    assert merger.ready_samples(G1) == {"agency:A": {G1: [3]}}
+    merger.assign({0, 1} - {home_partition(key.encode(), 2)})
+    assert merger.ready_samples(G1) == {}
+
+
+def test_settled_hour_waits_for_every_partition_and_takes_the_lowest() -> None:
+    merger = _merger({0, 1})
+    assert merger.settled_hour() is None  # nothing heard yet
+    _deliver(merger, Round("a", 1, 100, {0: 1}, [(0, "city", {"n": 1})]))  # lw 0
+    _deliver(merger, Round("b", 1, 100, {1: 1}, [(1, "city", {"n": 2})], low=G2))
+    assert merger.settled_hour() is None  # partition 0 may still deliver older hours
+    _deliver(merger, Round("a", 2, 200, {0: 2}, [], low=G1))
+    assert merger.settled_hour() == G1
+    _deliver(merger, Round("a", 3, 300, {0: 3}, [], low=G3))
+    assert merger.settled_hour() == G2
+    _deliver(merger, Round("a", 4, 400, {0: 4}, [], low=-1))  # nothing to say
+    assert merger.settled_hour() == G2
+    _deliver(merger, Round("b", 2, 400, {1: 2}, [], low=-1))
+    assert merger.settled_hour() is None
+    _deliver(merger, Round("a", 5, 500, {0: 5, 1: 3}, [], low=0))  # one stage, both again
+    assert merger.settled_hour() is None
+    _deliver(merger, Round("a", 6, 600, {0: 6, 1: 4}, [], low=G3))
+    assert merger.settled_hour() == G3
+
+
+def test_overdue_partials_are_figures_and_marked_for_the_alerts() -> None:
+    merger = _merger({0, 1})
+    key = OVERDUE_PREFIX + "agency:A"
+    parts = [(0, key, {"from": G1, "h": {str(G1): 2}}), (1, "city", {"n": 1})]
+    _deliver(merger, Round("s", 1, G2, {0: 1, 1: 1}, parts, low=G2))
+    assert merger.overdue_dirty == {key}
+    assert merger.bodies(key) == [{"from": G1, "h": {str(G1): 2}}]
+    assert merged_overdue_hours(merger.bodies(key)) == ({G1: 2}, G1)

@@ -1,4 +1,4 @@
-# Image of the dossier-stream commands (worker, simulate, publish, watch), used by
+# Image of the dossier-stream commands (worker, simulate, publish, watch, dashboard), used by
 # docker-compose.yml. Kafka and Redis come from their own images there.
 FROM python:3.11-slim
 
@@ -16,6 +16,7 @@ COPY common ./common
 COPY producers ./producers
 COPY stream_apps ./stream_apps
 COPY dossier_stream ./dossier_stream
+COPY dashboard ./dashboard
 RUN pip install . \
     && useradd --create-home --uid 10001 dossier
 

@@ -24,7 +24,7 @@ samples the partitions took then (`stream_apps.alert_history`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +33,7 @@ import orjson
 from domain.alerts import (
     AlertKind,
     AlertState,
+    AlertStatus,
     AlertThresholds,
     Inputs,
     NearDueInput,
@@ -45,6 +46,10 @@ from domain.calendar import WorkingCalendar
 from schemas.alerts import AlertEvent, epoch_utc
 
 SPIKE_SCOPES = ("city", "level:", "agency:")
+# A closed spike state whose hours did not change is judged again after this long
+# (event time); the cost of judging every scope at every settled hour grows with the
+# 21 working days of baseline each judgement reads.
+SPIKE_RECHECK_S = 6 * 3600
 
 
 @dataclass(frozen=True)
@@ -118,15 +123,23 @@ class AlertEngine:
         settled: int,
         overdue_hours: Mapping[str, tuple[Mapping[int, int], int]],
         samples: Mapping[str, Mapping[int, Sequence[int]]],
+        changed: Set[str] | None = None,
     ) -> Verdict:
         """Judge the rules on what every input partition has frozen up to `settled`:
         the spike rule on the overdue hours before it (scope -> hourly counts, first
         hour covered), the gauge rules on each hour end's samples in order (scope ->
         hour end -> [near_due_now] or [near_due_now, received, online]). Changes nothing
-        here until `commit`."""
+        here until `commit`.
+
+        `changed` (scopes whose overdue hours changed since the last judgement; None: all)
+        lets a closed spike state with nothing new wait up to `SPIKE_RECHECK_S`: the rule
+        gives the same transitions at the same instants whenever it is judged (docs/
+        alerts.md), so waiting only delays the emission, and only of an opening that a
+        falling baseline alone would cause. Open states are judged every time (their
+        clearing is due as soon as the window has emptied)."""
         verdict = Verdict()
         for scope in sorted(overdue_hours):
-            if scope.startswith(SPIKE_SCOPES):
+            if scope.startswith(SPIKE_SCOPES) and self._spike_due(scope, settled, changed):
                 all_hours, covers = overdue_hours[scope]
                 hours = {h: n for h, n in all_hours.items() if h < settled}
                 self._step(
@@ -149,6 +162,14 @@ class AlertEngine:
         if new != state:
             verdict.states[key] = new
         verdict.events.extend(self.event(tr) for tr in transitions)
+
+    def _spike_due(self, scope: str, settled: int, changed: Set[str] | None) -> bool:
+        if changed is None or scope in changed:
+            return True
+        state = self.states.get(f"{AlertKind.OVERDUE_SPIKE}|{scope}")
+        if state is None or state.status is AlertStatus.OPEN or state.evaluated_at is None:
+            return True
+        return settled - state.evaluated_at >= SPIKE_RECHECK_S
 
     @staticmethod
     def _new(kind: AlertKind, scope: str, inputs: Inputs) -> AlertState:

@@ -260,12 +260,15 @@ def create_app(
         for key in merger.overdue_dirty:
             hours = merged_overdue_hours(merger.bodies(key))
             if hours is not None:
-                alert_view.hours[key.removeprefix(OVERDUE_PREFIX)] = hours
+                scope = key.removeprefix(OVERDUE_PREFIX)
+                alert_view.hours[scope] = hours
+                alert_view.changed.add(scope)
         merger.overdue_dirty.clear()
         if settled is None or settled == alert_view.judged_at:
             return
         samples = merger.ready_samples(settled)
-        verdict = engine.judge(settled, alert_view.hours, samples)
+        changed = set(alert_view.changed)
+        verdict = engine.judge(settled, alert_view.hours, samples, changed)
         if verdict.events:
             records = [(e.scope.encode(), e.model_dump_json().encode()) for e in verdict.events]
             try:
@@ -280,6 +283,7 @@ def create_app(
             engine.commit(verdict)
         merger.drop_samples(settled)
         alert_view.judged_at = settled
+        alert_view.changed -= changed
         for e in verdict.events:
             log.warning(
                 "alert %s %s: %s at %s (%s)",
@@ -343,11 +347,13 @@ class _AlertView:
     def __init__(self) -> None:
         self.hours: dict[str, tuple[dict[int, int], int]] = {}  # scope -> overdue hours
         self.judged_at: int | None = None  # the settled hour last judged
+        self.changed: set[str] = set()  # scopes whose hours changed since then
 
     def forget(self, docs: Any) -> None:
         """Keep only the scopes whose partials this worker still holds."""
         self.hours = {k: v for k, v in self.hours.items() if OVERDUE_PREFIX + k in docs}
         self.judged_at = None
+        self.changed = set(self.hours)
 
 
 def _not_an_alert(value: bytes, exc: Exception) -> bytes:

@@ -10,6 +10,9 @@ from pydantic_settings import NoDecode, SettingsConfigDict
 
 from common.settings import PROJECT_ROOT, StackSettings
 
+# Hải Phòng's per-agency thresholds (docs/alerts.md, "Measured").
+DEFAULT_THRESHOLDS_FILE = Path(__file__).parent / "data" / "alert-thresholds.json"
+
 
 class WorkerSettings(StackSettings):
     """Everything one worker process needs; tests pass values in."""
@@ -65,9 +68,10 @@ class WorkerSettings(StackSettings):
     alerts: bool = Field(True, description="judge the alert rules and publish alerts")
     alerts_topic: str = Field("dossier.alerts.v1", description="topic of alert events")
     alerts_thresholds_file: Path | None = Field(
-        None,
+        DEFAULT_THRESHOLDS_FILE,
         description="JSON file of alert thresholds: defaults and per-agency overrides "
-        "(docs/alerts.md); none: the built-in defaults",
+        "(docs/alerts.md); the default raises the near-due line of Hải Phòng's largest "
+        "departments; empty: the built-in defaults only",
     )
     alerts_log_maxlen: int = Field(
         10_000, ge=100, description="about how many alert events the Redis log stream keeps"
@@ -85,6 +89,11 @@ class WorkerSettings(StackSettings):
     webhook_retries: int = Field(
         3, ge=0, description="retries of a webhook delivery after the first attempt"
     )
+
+    @field_validator("alerts_thresholds_file", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
 
     @field_validator("alert_webhooks", mode="before")
     @classmethod

@@ -395,6 +395,7 @@ class DossierStage(Service):
                     future_tolerance_s=self.settings.future_tolerance_s,
                     clock_mode=self.settings.clock,
                     overdue=AlertHistory(self.target_scopes, self.settings.target_window),
+                    alert_inputs=self.settings.alerts,
                 )
                 store.restore(
                     await read_partition(
@@ -484,7 +485,7 @@ class DossierStage(Service):
                 series_due.clear()
             out += [(p, key, body) for key, body in self._feed_partials(p, full)]
             history = self.stores[p].overdue
-            if self.settings.clock != "event":
+            if self.settings.alerts and self.settings.clock != "event":
                 self.stores[p].freeze_clock(t, book)
             for scope in history.take_unpublished(everything=full):
                 out.append((p, OVERDUE_PREFIX + scope, history.partial(scope)))

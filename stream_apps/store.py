@@ -185,6 +185,7 @@ class PartitionStore:
     # What the alert rules read, frozen as events cross hours when the figures run on
     # event time, else by the wall clock (`freeze_clock`).
     overdue: AlertHistory = field(default_factory=AlertHistory)
+    alert_inputs: bool = True  # False: the alert rules are off, nothing to freeze
     stuck: dict[str, float] = field(default_factory=dict)  # dossier -> gap open since
     flagged: dict[str, frozenset[str]] = field(default_factory=dict)  # dossier -> flags
     _totals: list[int] = field(default_factory=lambda: [0, 0, 0, 0])  # applied, dup, dead, pending
@@ -339,7 +340,11 @@ class PartitionStore:
         if result.applied:
             # The event-time clock moves with applied events only.
             latest = max(e.occurred_at for e in result.applied).timestamp()
-            if self.clock_mode == "event" and latest >= self.overdue.next_boundary:
+            if (
+                self.alert_inputs
+                and self.clock_mode == "event"
+                and latest >= self.overdue.next_boundary
+            ):
                 # Before this event applies: the hours that ended before it are final.
                 self.overdue.freeze(int(latest), cast(AlertFigures, figures))
             after = result.facts

@@ -12,10 +12,12 @@ JS_STAMP := $(JS_DIR)/node_modules/.installed-$(shell cat $(JS_DIR)/package-lock
 
 setup: $(STAMP) $(JS_STAMP)
 
+# setuptools warns on every editable install of a flat layout (import shadowing, which
+# this layout is meant for); PYTHONWARNINGS keeps that noise off the first screen.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	PYTHONWARNINGS='ignore:::setuptools.command.editable_wheel' $(BIN)/python -m pip install --quiet -e '.[dev]'
 	rm -f $(VENV)/.installed-* && touch $@
 
 $(JS_STAMP): $(JS_DIR)/package.json $(JS_DIR)/package-lock.json

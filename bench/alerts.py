@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from typing import Any
 
 import redis
 
+from bench.pipeline import _worker_env, cleanup_worker_run, free_port, services_reachable
 from common import kafka_admin
 from common.settings import PROJECT_ROOT, StackSettings
 from schemas.alerts import AlertEvent
@@ -54,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     stack = StackSettings()
+    if not services_reachable(stack):
+        return 1
     run = f"bench-alerts-{uuid.uuid4().hex[:8]}"
     topic, prefix = f"{run}.events", f"{run}:ds:v1"
     kafka_admin.ensure_topics(stack.kafka_bootstrap, {topic: args.partitions})
@@ -87,17 +89,21 @@ def main(argv: list[str] | None = None) -> int:
     total = str(truth["total"]["events"])
     published_s = time.monotonic() - began
 
-    env = {
-        **os.environ,
-        "DOSSIER_APP_ID": run,
-        "DOSSIER_EVENTS_TOPIC": topic,
-        "DOSSIER_DEAD_LETTER_TOPIC": f"{run}.dlq",
-        "DOSSIER_REDIS_PREFIX": prefix,
-        "DOSSIER_CLOCK": "event",
-        "DOSSIER_ALERTS_TOPIC": f"{run}.alerts",
-        "DOSSIER_ALERTS_UNDELIVERED_TOPIC": f"{run}.alerts.undelivered",
-        "DOSSIER_WEB_PORT": "6199",
-        "DOSSIER_DATA_DIR": str(PROJECT_ROOT / ".local" / "bench" / run),
+    workdir = PROJECT_ROOT / ".local" / "bench" / run
+    env = _worker_env(
+        stack.kafka_bootstrap,
+        stack.redis_url,
+        topic,
+        f"{run}.dlq",
+        run,
+        prefix,
+        args.partitions,
+        free_port(),
+        workdir,
+    ) | {
+        # Named under the app id, so the run's cleanup removes them with the others.
+        "DOSSIER_ALERTS_TOPIC": f"{run}-alerts",
+        "DOSSIER_ALERTS_UNDELIVERED_TOPIC": f"{run}-alerts-undelivered",
     }
     log_path = PROJECT_ROOT / ".local" / "bench" / f"{run}-worker.log"
     client = redis.Redis.from_url(stack.redis_url, decode_responses=True)
@@ -129,9 +135,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-    for key in client.scan_iter(f"{prefix}:*"):
-        client.delete(key)
-    kafka_admin.delete_topics(stack.kafka_bootstrap, [topic])
+    cleanup_worker_run(
+        stack.kafka_bootstrap,
+        stack.redis_url,
+        topic=topic,
+        dead_letter_topic=f"{run}.dlq",
+        app_id=run,
+        redis_prefix=prefix,
+        workdir=workdir,
+    )
     return 0
 
 

@@ -17,6 +17,8 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError, KafkaTimeoutError
 from kafka.partitioner.default import murmur2
 
+from common.connections import kafka_options
+from common.settings import StackSettings
 from producers.errors import (
     BrokerUnavailableError,
     DeliveryError,
@@ -24,6 +26,7 @@ from producers.errors import (
     PublishTimeoutError,
 )
 from schemas.events import DossierEvent, parse_event
+from schemas.signing import sign
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +93,8 @@ class DossierPublisher:
     Every event is validated first (a bad one raises `EventValidationError` naming the
     field and is not sent). Delivery uses acks=all with idempotence, so a retried send
     is written once. Use it as a context manager: leaving the block flushes and raises
-    `DeliveryError` if any event was not acknowledged.
+    `DeliveryError` if any event was not acknowledged. With a signer and signing key in
+    `settings` every record carries the signature headers of `schemas.signing`.
 
     Acknowledgements are collected in the caller's thread (while it sends, and at
     `flush`), not with a callback per event: `report` counts an event as acknowledged
@@ -113,8 +117,14 @@ class DossierPublisher:
         max_pending: int = MAX_PENDING,
         client_id: str = "dossier-publisher",
         on_delivery: DeliveryCallback | None = None,
+        settings: StackSettings | None = None,
     ) -> None:
         self.topic = topic
+        # Credentials, TLS and the signer come from `settings` (default: DOSSIER_* variables).
+        security = StackSettings() if settings is None else settings
+        self._signer: tuple[str, str] | None = None
+        if security.signer and security.signing_key is not None:
+            self._signer = (security.signer, security.signing_key.get_secret_value())
         self.registry = registry
         self._on_delivery = on_delivery
         self._lock = threading.Lock()
@@ -147,6 +157,7 @@ class DossierPublisher:
                 request_timeout_ms=min(delivery_ms, 30_000),
                 delivery_timeout_ms=max(delivery_ms, linger_ms + min(delivery_ms, 30_000)),
                 allow_auto_create_topics=False,
+                **kafka_options(security),
             )
         except KafkaError as exc:
             raise BrokerUnavailableError(
@@ -213,8 +224,9 @@ class DossierPublisher:
         try:
             if partition is None:
                 partition = partition_for(key, self.partitions())
+            headers = HEADERS if self._signer is None else HEADERS + sign(*self._signer, payload)
             future = self._producer.send(
-                self.topic, key=key, value=payload, headers=HEADERS, partition=partition
+                self.topic, key=key, value=payload, headers=headers, partition=partition
             )
         except (KafkaError, PublishTimeoutError) as exc:
             ident = _ident(item)

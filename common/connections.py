@@ -13,7 +13,7 @@ from typing import Any
 import redis
 import redis.asyncio as aioredis
 
-from common.settings import StackSettings
+from common.settings import RedisSettings, StackSettings
 
 
 def _settings(settings: StackSettings | None) -> StackSettings:
@@ -72,9 +72,9 @@ def aiokafka_options(settings: StackSettings | None = None) -> dict[str, Any]:
     return options
 
 
-def redis_options(settings: StackSettings | None = None) -> dict[str, Any]:
+def redis_options(settings: RedisSettings | None = None) -> dict[str, Any]:
     """Credentials and TLS options for a redis-py client of `settings.redis_url`."""
-    s = _settings(settings)
+    s = RedisSettings() if settings is None else settings
     options: dict[str, Any] = {}
     if s.redis_username:
         options["username"] = s.redis_username
@@ -86,16 +86,16 @@ def redis_options(settings: StackSettings | None = None) -> dict[str, Any]:
 
 
 def redis_client(
-    settings: StackSettings | None = None, *, url: str | None = None, **kwargs: Any
+    settings: RedisSettings | None = None, *, url: str | None = None, **kwargs: Any
 ) -> redis.Redis:
     """A synchronous Redis client of `url` (default `settings.redis_url`), authenticated."""
-    s = _settings(settings)
+    s = RedisSettings() if settings is None else settings
     return redis.Redis.from_url(url or s.redis_url, **(redis_options(s) | kwargs))
 
 
 def async_redis_client(
-    settings: StackSettings | None = None, *, url: str | None = None, **kwargs: Any
+    settings: RedisSettings | None = None, *, url: str | None = None, **kwargs: Any
 ) -> aioredis.Redis:
     """An asyncio Redis client of `url` (default `settings.redis_url`), authenticated."""
-    s = _settings(settings)
+    s = RedisSettings() if settings is None else settings
     return aioredis.Redis.from_url(url or s.redis_url, **(redis_options(s) | kwargs))

@@ -9,6 +9,7 @@ from typing import Any
 import kafka.errors as kafka_errors
 from kafka import KafkaAdminClient
 
+from common.connections import kafka_options
 from common.settings import StackSettings
 from schemas.errors import DossierStreamError
 
@@ -23,7 +24,9 @@ class KafkaUnavailableError(KafkaAdminError):
     """No Kafka broker answered at the bootstrap address in time."""
 
 
-def _admin(bootstrap: str, timeout_s: float) -> KafkaAdminClient:
+def _admin(
+    bootstrap: str, timeout_s: float, settings: StackSettings | None = None
+) -> KafkaAdminClient:
     timeout_ms = max(1000, int(timeout_s * 1000))
     try:
         return KafkaAdminClient(
@@ -31,6 +34,8 @@ def _admin(bootstrap: str, timeout_s: float) -> KafkaAdminClient:
             client_id="dossier-stream-admin",
             request_timeout_ms=timeout_ms,
             bootstrap_timeout_ms=timeout_ms,
+            # Credentials and TLS: the caller's settings, else the DOSSIER_* variables.
+            **kafka_options(settings),
         )
     except kafka_errors.KafkaError as exc:  # NoBrokersAvailable, KafkaTimeoutError, ...
         raise KafkaUnavailableError(
@@ -43,9 +48,11 @@ def _timeout(timeout_s: float | None) -> float:
     return StackSettings().kafka_admin_timeout_s if timeout_s is None else timeout_s
 
 
-def describe_cluster(bootstrap: str, *, timeout_s: float = 10.0) -> dict[str, Any]:
+def describe_cluster(
+    bootstrap: str, *, timeout_s: float = 10.0, settings: StackSettings | None = None
+) -> dict[str, Any]:
     """Cluster id, controller and brokers as the broker reports them; raises if unreachable."""
-    admin = _admin(bootstrap, timeout_s)
+    admin = _admin(bootstrap, timeout_s, settings)
     try:
         return dict(admin.describe_cluster())
     finally:
@@ -58,6 +65,7 @@ def ensure_topics(
     *,
     compacted: Collection[str] = frozenset(),
     timeout_s: float | None = None,
+    settings: StackSettings | None = None,
 ) -> list[str]:
     """Create the topics of `topics` (name -> partitions) that do not exist yet.
 
@@ -74,7 +82,7 @@ def ensure_topics(
         return []
     timeout_s = _timeout(timeout_s)
     timeout_ms = int(timeout_s * 1000)
-    admin = _admin(bootstrap, timeout_s)
+    admin = _admin(bootstrap, timeout_s, settings)
     try:
         existing = set(admin.list_topics())
         wanted = {name: parts for name, parts in topics.items() if name not in existing}
@@ -109,7 +117,11 @@ def ensure_topics(
 
 
 def delete_topics(
-    bootstrap: str, names: Iterable[str], *, timeout_s: float | None = None
+    bootstrap: str,
+    names: Iterable[str],
+    *,
+    timeout_s: float | None = None,
+    settings: StackSettings | None = None,
 ) -> list[str]:
     """Delete the named topics; names that do not exist are ignored. Returns those deleted.
 
@@ -119,7 +131,7 @@ def delete_topics(
     if not wanted:
         return []
     timeout_s = _timeout(timeout_s)
-    admin = _admin(bootstrap, timeout_s)
+    admin = _admin(bootstrap, timeout_s, settings)
     try:
         existing = set(admin.list_topics())
         present = [name for name in wanted if name in existing]

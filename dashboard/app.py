@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import redis
-import redis.asyncio as aioredis
 from fastapi import FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sse_starlette.sse import EventSourceResponse
 
+from common.connections import async_redis_client, redis_client
 from dashboard import pages
 from dashboard.reader import Reader
 from dashboard.settings import DashboardSettings
@@ -73,8 +73,8 @@ def create_app(
     settings = settings or DashboardSettings()
     registry = registry or AgencyRegistry.default()
     timeout = settings.redis_timeout_s
-    client = redis.Redis.from_url(
-        settings.redis_url,
+    client = redis_client(
+        settings,
         decode_responses=True,
         socket_connect_timeout=timeout,
         socket_timeout=timeout,
@@ -209,8 +209,8 @@ async def _relay(request: Request, settings: DashboardSettings) -> AsyncIterator
     """Relays the worker's update notices and alerts from Redis pub/sub to one browser."""
     prefix = settings.redis_prefix
     alerts = alerts_channel(prefix)
-    client = aioredis.Redis.from_url(
-        settings.redis_url, decode_responses=True, socket_connect_timeout=settings.redis_timeout_s
+    client = async_redis_client(
+        settings, decode_responses=True, socket_connect_timeout=settings.redis_timeout_s
     )
     pubsub = client.pubsub(ignore_subscribe_messages=True)
     try:

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from common.settings import RedisSettings
 
 
-class DashboardSettings(BaseSettings):
-    """Where the dashboard listens and which Redis figures it reads (never Kafka)."""
+class DashboardSettings(RedisSettings):
+    """Where the dashboard listens and which Redis figures it reads (never Kafka).
+
+    Redis credentials and TLS are RedisSettings' (`DOSSIER_REDIS_USERNAME`, ...): a
+    read-only user is enough.
+    """
 
     model_config = SettingsConfigDict(env_prefix="DOSSIER_", extra="ignore")
 
-    redis_url: str = Field("redis://127.0.0.1:26379/0", description="Redis URL")
     redis_prefix: str = Field("ds:v1", description="prefix of the Redis keys")
     redis_timeout_s: float = Field(2.0, gt=0, description="Redis connect and read timeout")
     dashboard_host: str = Field("127.0.0.1", description="address the dashboard listens on")

@@ -197,13 +197,20 @@ def _setting_errors(exc: Exception) -> str:
     assert isinstance(exc, pydantic.ValidationError)
     parts = []
     for err in exc.errors(include_url=False):
-        field = ".".join(str(p) for p in err.get("loc", ())) or "?"
-        parts.append(
-            f"DOSSIER_{field.upper()}={err.get('input')!r}: {err.get('msg', 'invalid')}"
-            if "input" in err and not isinstance(err.get("input"), dict)
-            else f"DOSSIER_{field.upper()}: {err.get('msg', 'invalid')}"
-        )
+        field = ".".join(str(p) for p in err.get("loc", ()))
+        message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        if not field:  # a check across fields names its variable in the message
+            parts.append(message)
+        elif "input" in err and not isinstance(err.get("input"), dict) and not _secret(field):
+            parts.append(f"DOSSIER_{field.upper()}={err.get('input')!r}: {message}")
+        else:
+            parts.append(f"DOSSIER_{field.upper()}: {message}")
     return "invalid setting " + "; ".join(parts)
+
+
+def _secret(field: str) -> bool:
+    """A setting whose value is never echoed: passwords, keys, tokens."""
+    return any(word in field for word in ("password", "key", "token", "secret"))
 
 
 def _configure_logging(args: argparse.Namespace) -> None:

@@ -11,13 +11,13 @@ from __future__ import annotations
 import argparse
 import time
 
-import redis
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
 from common.argtypes import positive_int
+from common.connections import redis_client
 from dashboard.format import vn_datetime, vn_number, vn_percent
 from dashboard.labels import FIELD_LABELS, WINDOW_LABELS, both
 from dashboard.pages import TableView, figure_value, table_rows
@@ -135,8 +135,11 @@ def _cell(figures: object, field: str, target: float) -> Text:
 
 def run(args: argparse.Namespace) -> int:
     settings = DashboardSettings()
-    client = redis.Redis.from_url(
-        args.redis_url, decode_responses=True, socket_connect_timeout=CONNECT_TIMEOUT_S
+    client = redis_client(
+        settings,
+        url=args.redis_url,
+        decode_responses=True,
+        socket_connect_timeout=CONNECT_TIMEOUT_S,
     )
     reader = Reader(client, args.redis_prefix, AgencyRegistry.default(), settings.online_target)
 

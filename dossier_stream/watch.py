@@ -17,6 +17,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from common.connections import redis_client
 from common.settings import StackSettings
 from domain.calendar import VN_TZ
 from schemas.registry import AgencyRegistry
@@ -64,7 +65,7 @@ def redis_url_arg(text: str) -> str:
 
 def connect(url: str) -> redis.Redis:
     """A Redis client that gives up connecting after a few seconds, not never."""
-    return redis.Redis.from_url(url, socket_connect_timeout=CONNECT_TIMEOUT_S)
+    return redis_client(url=url, socket_connect_timeout=CONNECT_TIMEOUT_S)
 
 
 def _figures(client: redis.Redis, prefix: str, scope: str) -> dict[str, str] | None:

@@ -46,30 +46,59 @@ def sign(signer: str, key: str, value: bytes) -> list[Header]:
     ]
 
 
+def may_publish(signer: str, agency_code: str) -> bool:
+    """Whether `signer` may vouch for an event of `agency_code`: the gateway, or itself."""
+    return bool(signer) and signer in (GATEWAY_SIGNER, agency_code)
+
+
+class Verifier:
+    """Checks signatures against the master key (each signer's key derived once)."""
+
+    def __init__(self, master_key: str) -> None:
+        self._master_key = master_key
+        self._keys: dict[str, str] = {}
+
+    def signer(self, headers: Iterable[Header] | None, value: bytes) -> tuple[str | None, str]:
+        """(the signer, "") when `value` carries a valid signature, else (None, why not)."""
+        found: dict[str, bytes] = {}
+        for name, raw in headers or ():
+            if name in (SIGNER_HEADER, SIGNATURE_HEADER):
+                found[name] = raw or b""
+        if SIGNER_HEADER not in found or SIGNATURE_HEADER not in found:
+            return None, f"unauthenticated: no {SIGNER_HEADER}/{SIGNATURE_HEADER} headers"
+        try:
+            signer = found[SIGNER_HEADER].decode()
+            given = found[SIGNATURE_HEADER].decode()
+        except UnicodeDecodeError:
+            return None, "unauthenticated: the signature headers are not UTF-8"
+        key = self._keys.get(signer)
+        if key is None:
+            key = signer_key(self._master_key, signer)
+            if len(self._keys) < 10_000:  # signers are agencies: a few hundred at most
+                self._keys[signer] = key
+        if not hmac.compare_digest(signature(key, value), given):
+            return None, f"unauthenticated: the signature of signer {signer[:40]!r} does not match"
+        return signer, ""
+
+
 def unauthenticated_reason(
     master_key: str, headers: Iterable[Header] | None, value: bytes, agency_code: str
 ) -> str | None:
     """Why an event for `agency_code` is not vouched for, or None when it is."""
-    found: dict[str, bytes] = {}
-    for name, raw in headers or ():
-        if name in (SIGNER_HEADER, SIGNATURE_HEADER):
-            found[name] = raw or b""
-    if SIGNER_HEADER not in found or SIGNATURE_HEADER not in found:
-        return f"unauthenticated: no {SIGNER_HEADER}/{SIGNATURE_HEADER} headers"
-    try:
-        signer = found[SIGNER_HEADER].decode()
-        given = found[SIGNATURE_HEADER].decode()
-    except UnicodeDecodeError:
-        return "unauthenticated: the signature headers are not UTF-8"
-    if signer not in (GATEWAY_SIGNER, agency_code):
-        return (
-            f"unauthenticated: signer {signer[:40]!r} may not publish for agency "
-            f"{agency_code!r} (agency.code)"
-        )
-    expected = signature(signer_key(master_key, signer), value)
-    if not hmac.compare_digest(expected, given):
-        return f"unauthenticated: the signature of signer {signer!r} does not match the event"
+    signer, why = Verifier(master_key).signer(headers, value)
+    if signer is None:
+        return why
+    if not may_publish(signer, agency_code):
+        return refused(signer, agency_code)
     return None
+
+
+def refused(signer: str, agency_code: str) -> str:
+    """The reason given for a valid signature by a signer who may not publish the event."""
+    return (
+        f"unauthenticated: signer {signer[:40]!r} may not publish for agency "
+        f"{agency_code[:40]!r} (agency.code)"
+    )
 
 
 def signed_by(headers: Sequence[Header] | None) -> str | None:

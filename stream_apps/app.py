@@ -39,6 +39,7 @@ from schemas.alerts import AlertEvent
 from stream_apps.alerting import AlertEngine, states_json
 from stream_apps.dossier_stage import DossierStage
 from stream_apps.health import Backoff
+from stream_apps.kafka_io import faust_credentials
 from stream_apps.metrics import CONTENT_TYPE, WorkerMetrics
 from stream_apps.partials import (
     COUNTS_KEY,
@@ -86,6 +87,7 @@ def create_app(
         web_port=settings.web_port,
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=max(0.5, settings.session_timeout_s / 10),
+        broker_credentials=faust_credentials(settings),
     )
     raw: faust.Schema = faust.Schema(
         key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"

@@ -30,7 +30,9 @@ from aiokafka.errors import KafkaError, OutOfOrderSequenceNumber
 from aiokafka.structs import OffsetAndMetadata
 from mode import Service
 
+from common.connections import aiokafka_options
 from domain.lifecycle import Lifecycle
+from schemas.signing import Verifier
 from stream_apps.alert_history import AlertHistory
 from stream_apps.health import Backoff, Health
 from stream_apps.heap import HeapKeeper
@@ -95,6 +97,8 @@ class DossierStage(Service):
         self.figures_factory = figures_factory
         self.registry = registry
         self.target_scopes = target_scopes  # agencies the online-target alert judges
+        master = settings.signing_master_key
+        self.verifier = Verifier(master.get_secret_value()) if master is not None else None
         self.stores: dict[int, PartitionStore] = {}
         self.figures: dict[int, PartitionFigures] = {}
         self.lock = asyncio.Lock()
@@ -146,6 +150,7 @@ class DossierStage(Service):
             max_partition_fetch_bytes=8 * 1024 * 1024,
             session_timeout_ms=int(s.session_timeout_s * 1000),
             heartbeat_interval_ms=max(100, int(s.session_timeout_s * 1000 / 10)),
+            **aiokafka_options(s),
         )
         await self._consumer.start()
         self._consumer.subscribe([s.events_topic], listener=_Listener(self))
@@ -164,6 +169,7 @@ class DossierStage(Service):
             linger_ms=5,
             max_batch_size=1024 * 1024,
             max_request_size=4 * 1024 * 1024,
+            **aiokafka_options(self.settings),
         )
         await self._producer.start()
 
@@ -323,7 +329,12 @@ class DossierStage(Service):
                     if tick >= deadline:
                         break
                 _, letters = store.process(
-                    record.offset, record.key, record.value or b"", figures, now=now
+                    record.offset,
+                    record.key,
+                    record.value or b"",
+                    figures,
+                    now=now,
+                    headers=record.headers,
                 )
                 applied += 1
                 for letter in letters:
@@ -396,10 +407,14 @@ class DossierStage(Service):
                     clock_mode=self.settings.clock,
                     overdue=AlertHistory(self.target_scopes, self.settings.target_window),
                     alert_inputs=self.settings.alerts,
+                    verifier=self.verifier,
                 )
                 store.restore(
                     await read_partition(
-                        self.settings.kafka_bootstrap, self.changelog_topic, tp.partition
+                        self.settings.kafka_bootstrap,
+                        self.changelog_topic,
+                        tp.partition,
+                        **aiokafka_options(self.settings),
                     )
                 )
                 figures = self.figures_factory(tp.partition)

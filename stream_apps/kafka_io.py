@@ -1,11 +1,17 @@
-"""Thin aiokafka helpers for the dossier stage: batched sends and changelog reads."""
+"""Thin aiokafka helpers: batched sends, changelog reads, and Faust's broker credentials."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import Any
 
+import faust
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from faust.types.auth import CredentialsT
+
+from common.connections import kafka_ssl_context
+from common.settings import StackSettings
 
 Header = tuple[str, bytes]
 
@@ -33,9 +39,11 @@ async def send_records(
 
 
 async def read_partition(
-    bootstrap: str, topic: str, partition: int
+    bootstrap: str, topic: str, partition: int, **options: Any
 ) -> list[tuple[bytes, bytes | None]]:
-    """Every record of one partition from the beginning to the current end (no group)."""
+    """Every record of one partition from the beginning to the current end (no group).
+
+    `options` go to the consumer: credentials and TLS (`common.connections`)."""
     tp = TopicPartition(topic, partition)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
@@ -44,6 +52,7 @@ async def read_partition(
         isolation_level="read_committed",
         fetch_max_bytes=16 * 1024 * 1024,
         max_partition_fetch_bytes=8 * 1024 * 1024,
+        **options,
     )
     await consumer.start()
     try:
@@ -60,3 +69,21 @@ async def read_partition(
         return out
     finally:
         await consumer.stop()
+
+
+def faust_credentials(settings: StackSettings) -> CredentialsT | None:
+    """The credentials of Faust's own clients, from the same settings as every other client."""
+    protocol = settings.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return None
+    context = kafka_ssl_context(settings)
+    if protocol.startswith("SASL"):
+        password = settings.kafka_password
+        return faust.SASLCredentials(
+            username=settings.kafka_username,
+            password=password.get_secret_value() if password is not None else None,
+            mechanism=settings.kafka_sasl_mechanism,
+            ssl_context=context,
+        )
+    assert context is not None
+    return faust.SSLCredentials(context)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from common.settings import PROJECT_ROOT, StackSettings
@@ -18,6 +18,10 @@ class WorkerSettings(StackSettings):
     """Everything one worker process needs; tests pass values in."""
 
     model_config = SettingsConfigDict(env_prefix="DOSSIER_", extra="ignore")
+
+    secret_files: ClassVar[dict[str, str]] = StackSettings.secret_files | {
+        "signing_master_key": "signing_master_key_file"
+    }
 
     app_id: str = Field(
         "dossier-stream", description="Faust app id: consumer group and table prefix"
@@ -88,6 +92,15 @@ class WorkerSettings(StackSettings):
     webhook_timeout_s: float = Field(5.0, gt=0, description="timeout of one webhook request")
     webhook_retries: int = Field(
         3, ge=0, description="retries of a webhook delivery after the first attempt"
+    )
+    signing_master_key: SecretStr | None = Field(
+        None,
+        description="master key of the event signatures (schemas/signing.py); when set, an "
+        "event not signed by the gateway or by the agency it names is dead-lettered as "
+        "unauthenticated",
+    )
+    signing_master_key_file: Path | None = Field(
+        None, description="file holding the master key of the event signatures"
     )
 
     @field_validator("alerts_thresholds_file", mode="before")

@@ -26,7 +26,7 @@ offsets in the records tell a redelivery from a new message).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol, cast
@@ -43,6 +43,7 @@ from domain.lifecycle import (
 )
 from schemas.errors import EventValidationError
 from schemas.events import DossierEvent, parse_event
+from schemas.signing import Verifier, may_publish, refused
 from stream_apps.alert_history import AlertFigures, AlertHistory
 from stream_apps.codec import state_doc, state_from_doc
 
@@ -159,6 +160,17 @@ def readable_ident(value: bytes) -> tuple[str, int] | None:
     return dossier_id.strip(), seq
 
 
+def readable_agency(value: bytes) -> str:
+    """The `agency.code` a message that fails the contract claims, or "" if unreadable."""
+    try:
+        doc = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return ""
+    agency = doc.get("agency") if isinstance(doc, dict) else None
+    code = agency.get("code") if isinstance(agency, dict) else None
+    return code if isinstance(code, str) else ""
+
+
 def agency_of(state: DossierState) -> str:
     """The agency a dossier belongs to, or that its first waiting event names."""
     if state.agency:
@@ -186,6 +198,8 @@ class PartitionStore:
     # event time, else by the wall clock (`freeze_clock`).
     overdue: AlertHistory = field(default_factory=AlertHistory)
     alert_inputs: bool = True  # False: the alert rules are off, nothing to freeze
+    # With a verifier, only events signed by the gateway or by the agency they name apply.
+    verifier: Verifier | None = None
     stuck: dict[str, float] = field(default_factory=dict)  # dossier -> gap open since
     flagged: dict[str, frozenset[str]] = field(default_factory=dict)  # dossier -> flags
     _totals: list[int] = field(default_factory=lambda: [0, 0, 0, 0])  # applied, dup, dead, pending
@@ -200,21 +214,36 @@ class PartitionStore:
         *,
         now: float,
         clock: float | None = None,
+        headers: Sequence[tuple[str, bytes]] | None = None,
     ) -> tuple[Verdict, list[DeadLetter]]:
         """Apply one input message at `offset`; return its verdict and any dead letters.
 
         `now` is the wall clock (epoch seconds) for the future-time check; `clock` times
         the sequence gaps (default: `now`, or with `clock_mode="event"` the latest event
-        time applied in this partition, read as each message is settled).
+        time applied in this partition, read as each message is settled). `headers`
+        carry the signature the `verifier`, when there is one, checks first: an event
+        nobody may vouch for is dead-lettered and touches no dossier (not even the
+        sequence it claims, which the real event may still need).
         """
         if clock is None and self.clock_mode != "event":
             clock = now
+        signer = None
+        if self.verifier is not None:
+            signer, why = self.verifier.signer(headers, value)
+            if signer is None:
+                return self._unusable(offset, key, value, why, None, figures, clock)
         try:
             event = parse_event(value, self.registry)
         except EventValidationError as exc:
+            ident = readable_ident(value)
+            if signer is not None and not may_publish(signer, readable_agency(value)):
+                ident = None  # signed by another agency: it may not use up this sequence
             return self._unusable(
-                offset, key, value, f"invalid event: {exc}", readable_ident(value), figures, clock
+                offset, key, value, f"invalid event: {exc}", ident, figures, clock
             )
+        if signer is not None and not may_publish(signer, event.agency.code):
+            reason = refused(signer, event.agency.code)
+            return self._unusable(offset, key, value, reason, None, figures, clock)
         if key != event.dossier_id.encode():
             # In another partition than its dossier's other events, it would split the
             # dossier in two: it cannot be applied here, and must not use up a sequence.

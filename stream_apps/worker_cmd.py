@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import faust
-import redis.asyncio as aioredis
 
 from common import kafka_admin
+from common.connections import async_redis_client
 from common.errors import EXIT_USAGE, CommandError
 from domain.alerts import DEFAULT_THRESHOLDS, AlertThresholds, parse_thresholds
 from domain.calendar import WorkingCalendar
@@ -95,6 +95,7 @@ def build_worker(settings: WorkerSettings, loglevel: str = "info") -> faust.Work
         settings.kafka_bootstrap,
         topics,
         compacted={stage.changelog_topic, stage.partials_topic},
+        settings=settings,
     )
 
     def level_of(code: str) -> str | None:
@@ -106,8 +107,8 @@ def build_worker(settings: WorkerSettings, loglevel: str = "info") -> faust.Work
         return AgencyInfo(agency.level.value, agency.name) if agency else None
 
     sink = RedisSink(
-        aioredis.from_url(
-            settings.redis_url,
+        async_redis_client(
+            settings,
             socket_timeout=settings.redis_timeout_s,
             socket_connect_timeout=settings.redis_timeout_s,
         ),
@@ -152,6 +153,10 @@ def run(args: argparse.Namespace) -> int:
         settings.redis_prefix,
         settings.clock,
     )
+    if settings.signing_master_key is not None:
+        log.info("events must be signed by the gateway or the agency they name (docs/security.md)")
+    else:
+        log.info("event signatures are not checked (no DOSSIER_SIGNING_MASTER_KEY)")
     level = {"WARNING": "warn"}.get(str(args.log_level).upper(), str(args.log_level).lower())
     build_worker(settings, loglevel=level).execute_from_commandline()
     return 0

@@ -598,20 +598,43 @@ class FigureBook:
             st.due.add(due, sign)
             st.near.add(near, sign)
 
-    def rebuild(self, facts: Iterable[DossierFacts | None], *, now: int | None = None) -> None:
+    def rebuild(
+        self,
+        facts: Iterable[DossierFacts | None],
+        *,
+        now: int | None = None,
+        keep_hours_from: int | None = None,
+    ) -> None:
         """Start again from these facts (after recovery); every scope is dirty afterwards.
 
-        `now`, the clock the book will be read at next, lets the book keep fine buckets
-        for the last hours only; without it they are trimmed at the first evaluation.
+        `now`, a clock the book will not be read before, lets the book keep fine instants
+        for the last hours and hour buckets for the last weeks only, so the rebuild costs
+        the same per dossier however long the history; without it every instant is kept
+        until the first evaluation. `keep_hours_from` pins the hour buckets as
+        `keep_hours_from` does. `begin_rebuild`, `add` and `end_rebuild` do the same in
+        steps (a caller can yield between them).
         """
+        self.begin_rebuild(now=now, keep_hours_from=keep_hours_from)
+        for f in facts:
+            self.add(f)
+        self.end_rebuild()
+
+    def begin_rebuild(self, *, now: int | None = None, keep_hours_from: int | None = None) -> None:
+        """Empty the book for a rebuild (see `rebuild`)."""
         self._reset()
+        self._hour_pin = keep_hours_from
         if now is not None:
             self._max_t = now
             self._floor = (now - self.retention) // 3600 * 3600
             self._hour_floor = self._pinned(self._floor - _HOURS_KEPT)
-        for f in facts:
-            if f is not None:
-                self._apply(f, +1)
+
+    def add(self, f: DossierFacts | None) -> None:
+        """Add one dossier's contribution during a rebuild (`move(None, f)` without marks)."""
+        if f is not None:
+            self._apply(f, +1)
+
+    def end_rebuild(self) -> None:
+        """Finish a rebuild: every scope is dirty."""
         self._dirty = set(self._stores)
 
     # -- dirty scopes ---------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import faust
@@ -43,7 +43,19 @@ async def read_partition(
 ) -> list[tuple[bytes, bytes | None]]:
     """Every record of one partition from the beginning to the current end (no group).
 
-    `options` go to the consumer: credentials and TLS (`common.connections`)."""
+    `options` go to the consumer: credentials and TLS (`common.connections`).
+    """
+    out: list[tuple[bytes, bytes | None]] = []
+    async for records, _position, _end in partition_batches(bootstrap, topic, partition, **options):
+        out.extend(records)
+    return out
+
+
+async def partition_batches(
+    bootstrap: str, topic: str, partition: int, *, max_records: int = 10_000, **options: Any
+) -> AsyncIterator[tuple[list[tuple[bytes, bytes | None]], int, int]]:
+    """The records of one partition from the beginning to its end when called, in runs
+    of at most `max_records`: (records, position after them, end offset). No group."""
     tp = TopicPartition(topic, partition)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
@@ -59,14 +71,13 @@ async def read_partition(
         consumer.assign([tp])
         end = (await consumer.end_offsets([tp]))[tp]
         await consumer.seek_to_beginning(tp)
-        out: list[tuple[bytes, bytes | None]] = []
-        while await consumer.position(tp) < end:
-            batch = await consumer.getmany(tp, timeout_ms=1000, max_records=10_000)
-            for record in batch.get(tp, ()):
-                if record.offset >= end:
-                    break
-                out.append((record.key, record.value))
-        return out
+        while (position := await consumer.position(tp)) < end:
+            batch = await consumer.getmany(tp, timeout_ms=1000, max_records=max_records)
+            records = [(r.key, r.value) for r in batch.get(tp, ()) if r.offset < end]
+            if records:
+                yield records, min(await consumer.position(tp), end), end
+            elif position >= end:
+                break
     finally:
         await consumer.stop()
 

@@ -141,6 +141,14 @@ class FiguresPort(Protocol):
     def move(self, before: Any, after: Any) -> None: ...
 
 
+class RebuildPort(FiguresPort, Protocol):
+    """Figures that can be rebuilt from every dossier at once (`FigureBook`)."""
+
+    def begin_rebuild(self, *, now: int | None, keep_hours_from: int | None) -> None: ...
+    def add(self, facts: Any) -> None: ...
+    def end_rebuild(self) -> None: ...
+
+
 _DOSSIER_ID = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._:/-]{0,63}$")
 
 
@@ -499,13 +507,26 @@ class PartitionStore:
 
     def restore(self, changelog: Iterable[tuple[bytes, bytes | None]]) -> None:
         """Rebuild from changelog records in log order (later records win)."""
+        self.restore_records(changelog)
+        self.end_restore()
+
+    def restore_records(self, changelog: Iterable[tuple[bytes, bytes | None]]) -> None:
+        """Read one run of changelog records (in log order) during a restore."""
+        records = self.records
         for key, value in changelog:
-            if self.overdue.restore(key, value) or value is None:
+            if self.overdue.restore(key, value):
+                continue
+            if value is None:  # a tombstone: the record is gone
+                if key != META_KEY:
+                    records.pop(key.decode(), None)
                 continue
             if key == META_KEY:
                 self.meta = PartitionMeta.decode(value)
             else:
-                self.records[key.decode()] = decode_record(value)
+                records[key.decode()] = decode_record(value)
+
+    def end_restore(self) -> None:
+        """After the last changelog record: the totals and the stuck and flagged feeds."""
         totals = [0, 0, 0, 0]
         for record in self.records.values():
             for i, n in enumerate(record.counts()):
@@ -514,11 +535,39 @@ class PartitionStore:
                 self._track(record, record.waiting_since or 0.0)
         self._totals = totals
 
+    def restored_clock(self, now: float) -> int | None:
+        """A clock the restored figures will not be read before: the partition's latest
+        event time on the event clock, else the wall clock `now`; None with no event."""
+        if self.clock_mode == "event":
+            latest = self.meta.max_event_time
+            return int(latest) if latest > 0 else None
+        return int(now)
+
     def seed(self, figures: FiguresPort) -> None:
         """Add every dossier's contribution to a fresh `figures` (after a restore)."""
         for record in self.records.values():
             record.facts = figures.facts(record.state)
             figures.move(None, record.facts)
+
+    def seeding(
+        self, figures: RebuildPort, *, now: int | None, keep_hours_from: int | None, step: int
+    ) -> Iterator[int]:
+        """Rebuild `figures` from every dossier, `step` dossiers at a time; yields the
+        number done after each step, so that a caller can let other work run between.
+
+        Linear in the dossiers: with `now` the figures keep only the recent instants in
+        their fine-grained buckets (`FigureBook.rebuild`).
+        """
+        figures.begin_rebuild(now=now, keep_hours_from=keep_hours_from)
+        done = 0
+        for record in self.records.values():
+            record.facts = figures.facts(record.state)
+            figures.add(record.facts)
+            done += 1
+            if done % step == 0:
+                yield done
+        figures.end_rebuild()
+        yield done
 
     def states(self) -> Iterator[DossierState]:
         for record in self.records.values():

@@ -370,6 +370,46 @@ def test_moves_leave_exactly_the_latest_contributions() -> None:
     assert all(book.snapshot(s, end).to_redis_hash() == empty for s in book.scopes())
 
 
+def test_a_rebuild_with_a_clock_and_a_pin_reads_as_the_moves_do_over_a_long_history() -> None:
+    # A history of 120 days, longer than the hour buckets are kept (32 days): the rebuild
+    # keeps less, and must still give every figure, series and pinned hour the moves give.
+    rng = random.Random(11)
+    base = vn(2025, 10, 1, 0, 20)
+    facts_list = [random_facts(rng, base - rng.randint(0, 80) * 86400) for _ in range(1200)]
+    pin = base - 60 * 86400  # the spike alert keeps the hours from here on
+    moved = FigureBook()
+    moved.keep_hours_from(pin)
+    for f in facts_list:
+        moved.move(None, f)
+    rebuilt = FigureBook()
+    rebuilt.rebuild(facts_list, now=base, keep_hours_from=pin)
+    assert rebuilt.dirty_scopes() == set(rebuilt.scopes()) == set(moved.scopes())
+    for t in (base, base + 1800, base + 3 * 3600 + 7, base + 40 * 86400):
+        assert hashes(rebuilt, t) == hashes(moved, t)
+        assert series_hashes(rebuilt, t) == series_hashes(moved, t)
+    assert rebuilt.overdue_between(pin, base) == moved.overdue_between(pin, base)
+
+
+def test_a_rebuild_with_a_clock_keeps_only_the_recent_instants_fine_grained() -> None:
+    rng = random.Random(5)
+    base = vn(2025, 10, 1, 0, 20)
+    facts_list = [random_facts(rng, base - rng.randint(0, 80) * 86400) for _ in range(800)]
+    rebuilt = FigureBook(retention=4 * 3600)
+    rebuilt.rebuild(facts_list, now=base)
+    floor = (base - 4 * 3600) // 3600 * 3600
+    kept = sum(len(xs) for st in rebuilt._stores.values() for xs in st.fine)
+    # Every instant at or after the floor, in each of the dossier's 4 scopes; none older.
+    recent = sum(
+        4
+        for f in facts_list
+        if f is not None
+        for x in (f.received_at, f.resolved_at, f.became_overdue_at)
+        if x is not None and x >= floor
+    )
+    assert kept == recent
+    assert all(x >= floor for st in rebuilt._stores.values() for xs in st.fine for x in xs)
+
+
 def test_dirty_scopes_follow_moves() -> None:
     book = FigureBook()
     f = facts(vn(2025, 10, 1, 8))

@@ -121,6 +121,49 @@ def test_restoring_from_the_changelog_gives_the_same_states_counts_and_figures()
     }
 
 
+def test_a_restore_in_runs_and_a_stepped_rebuild_give_the_same_figures() -> None:
+    s = PartitionStore(
+        0, Lifecycle(calendar_resume(CALENDAR)), AgencyRegistry.default(), clock_mode="event"
+    )
+    b = book()
+    offset = 0
+    latest = T0
+    for i in range(23):
+        steps = ("accepted", "processing", "resolved") if i % 3 else ("accepted",)
+        for ev in lifecycle(f"S{i}", steps=steps, gap=timedelta(days=i + 1)):
+            s.process(offset, key(ev), raw(ev), b, now=NOW)
+            offset += 1
+            latest = max(latest, ev.occurred_at)
+    changelog = s.take_changes()
+    # A record deleted by a tombstone is gone after the restore.
+    some_record = next(v for k, v in changelog if k != META_KEY)
+    changelog += [(b"GONE-1", some_record), (b"GONE-1", None)]
+    restored = PartitionStore(
+        0, Lifecycle(calendar_resume(CALENDAR)), AgencyRegistry.default(), clock_mode="event"
+    )
+    for i in range(0, len(changelog), 4):
+        restored.restore_records(changelog[i : i + 4])
+    restored.end_restore()
+    assert restored.counts() == s.counts()
+    assert set(restored.records) == set(s.records)
+    clock = restored.restored_clock(now=NOW)
+    assert clock == int(latest.timestamp())  # the event clock, not the wall clock
+    rebuilt = book()
+    steps = list(restored.seeding(rebuilt, now=clock, keep_hours_from=None, step=5))
+    assert steps == [5, 10, 15, 20, 23]
+    for t in (clock, clock + 7 * 86400):
+        assert {sc: rebuilt.snapshot(sc, t) for sc in rebuilt.scopes()} == {
+            sc: b.snapshot(sc, t) for sc in b.scopes()
+        }
+
+
+def test_the_restored_clock_of_a_live_store_is_the_wall_clock() -> None:
+    s = store()
+    assert s.restored_clock(now=NOW) == int(NOW)
+    event_store = PartitionStore(0, Lifecycle(calendar_resume(CALENDAR)), clock_mode="event")
+    assert event_store.restored_clock(now=NOW) is None  # nothing applied yet
+
+
 def test_changes_are_taken_once() -> None:
     s, b = store(), book()
     s.process(0, key(event()), raw(event()), b, now=NOW)

@@ -503,6 +503,10 @@ class FigureBook:
         self._hour_floor = _NEG_INF  # hour buckets hold every instant >= this
         self._hour_pin: int | None = None  # ... and never start after this (`keep_hours_from`)
         self._max_t = _NEG_INF
+        # During a rebuild, instants older than the fine floor are tallied per (scopes,
+        # slot, hour or Vietnam day) and added to the scopes' buckets once at the end.
+        self._hour_tally: dict[tuple[tuple[str, ...], int, int], int] = {}
+        self._day_tally: dict[tuple[tuple[str, ...], int, int], int] = {}
 
     # -- changes --------------------------------------------------------------------
 
@@ -630,11 +634,51 @@ class FigureBook:
 
     def add(self, f: DossierFacts | None) -> None:
         """Add one dossier's contribution during a rebuild (`move(None, f)` without marks)."""
-        if f is not None:
-            self._apply(f, +1)
+        if f is None:
+            return
+        scopes = f.scopes
+        stores = self._stores_for(scopes)
+        floor, hour_floor = self._floor, self._hour_floor
+        for item in _items(f):
+            x = item[1]
+            if x >= floor:
+                self._bump_items(stores, item, +1)
+            elif x >= hour_floor:
+                key = (scopes, item[0], x // 3600)
+                self._hour_tally[key] = self._hour_tally.get(key, 0) + 1
+            else:
+                key = (scopes, item[0], (x + _VN_OFFSET) // 86400)
+                self._day_tally[key] = self._day_tally.get(key, 0) + 1
+        if f.open:
+            for st in stores:
+                st.open += 1
+        g = _gauge(f)
+        if g is not None:
+            self._bump_gauge(stores, g, +1)
 
     def end_rebuild(self) -> None:
-        """Finish a rebuild: every scope is dirty."""
+        """Finish a rebuild: the tallied buckets added; every scope is dirty."""
+        days: dict[tuple[tuple[str, ...], int, int], int] = self._day_tally
+        for (scopes, slot, hour), n in self._hour_tally.items():
+            for st in self._stores_for(scopes):
+                row = st.hours.get(hour)
+                if row is None:
+                    row = st.hours[hour] = [0] * _N
+                row[slot] += n
+            key = (scopes, slot, (hour * 3600 + _VN_OFFSET) // 86400)
+            days[key] = days.get(key, 0) + n
+        months: dict[int, int] = {}
+        for (scopes, slot, day), n in days.items():
+            month = months.get(day)
+            if month is None:
+                month = months[day] = _month_of_day(day)
+            for st in self._stores_for(scopes):
+                for buckets, bucket in ((st.days, day), (st.months, month)):
+                    row = buckets.get(bucket)
+                    if row is None:
+                        row = buckets[bucket] = [0] * _N
+                    row[slot] += n
+        self._hour_tally, self._day_tally = {}, {}
         self._dirty = set(self._stores)
 
     # -- dirty scopes ---------------------------------------------------------------

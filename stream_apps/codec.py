@@ -52,20 +52,27 @@ def state_doc(state: DossierState) -> dict[str, Any]:
     return doc
 
 
+# Enum members by value: a dict lookup, not an Enum call, for every restored record.
+_CHANNELS = {c.value: c for c in ChannelKind}
+_STATUSES = {int(s): s for s in Status}
+_UNITS = {u.value: u for u in TimeUnit}
+
+
 def state_from_doc(doc: dict[str, Any]) -> DossierState:
     limit = doc.get("limit")
+    channel, status = doc["channel"], doc["status"]
     state = DossierState(
         dossier_id=doc["id"],
         agency=doc["agency"],
         level=doc["level"],
         field=doc["field"],
         procedure=doc.get("procedure", ""),
-        channel=ChannelKind(doc["channel"]) if doc["channel"] else None,
-        status=Status(doc["status"]) if doc["status"] is not None else None,
+        channel=_CHANNELS[channel] if channel else None,
+        status=_STATUSES[status] if status is not None else None,
         last_seq=doc["seq"],
         supplements=doc["supplements"],
         limit_value=limit[0] if limit else None,
-        limit_unit=TimeUnit(limit[1]) if limit else None,
+        limit_unit=_UNITS[limit[1]] if limit else None,
         prints=bytes.fromhex(doc.get("prints", "")),
         flags=frozenset(doc.get("flags", ())),
     )

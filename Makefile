@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 JS_DIR := tests/js
 JS_STAMP := $(JS_DIR)/node_modules/.installed-$(shell cat $(JS_DIR)/package-lock.json | sha1sum | cut -c1-12)
 
-.PHONY: setup demo test lint unit services-up services-down bench bench-latency crash-test fault-test clean \
+.PHONY: setup demo test lint unit services-up services-down bench bench-latency bench-restore crash-test fault-test clean \
 	dashboard-screenshots
 
 setup: $(STAMP) $(JS_STAMP)
@@ -60,6 +60,11 @@ bench: setup
 bench-latency: setup
 	$(BIN)/dossier-stream services up
 	$(BIN)/python -m bench.latency
+
+# Restore after a restart: 100,000 and 1,000,000 dossiers (about 6 minutes).
+bench-restore: setup
+	$(BIN)/dossier-stream services up
+	$(BIN)/python -m bench.restore --dossiers 100000 1000000
 
 # The full crash test: 200,000+ events, five SIGKILLs, a broker restart, a Redis flush.
 crash-test: setup

@@ -1,0 +1,85 @@
+"""The dossier stage restores a partition in steps: other coroutines run in between."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from domain.calendar import WorkingCalendar
+from domain.lifecycle import Lifecycle, calendar_resume
+from schemas.registry import AgencyRegistry
+from stream_apps import dossier_stage
+from stream_apps.book import PartitionBook
+from stream_apps.dossier_stage import DossierStage
+from stream_apps.settings import WorkerSettings
+from stream_apps.store import PartitionStore
+from tests.factories import T0, lifecycle
+
+CALENDAR = WorkingCalendar()
+NOW = (T0 + timedelta(days=400)).timestamp()
+
+
+def changelog(dossiers: int) -> list[tuple[bytes, bytes | None]]:
+    """The changelog a store that applied `dossiers` dossiers would have written."""
+    store = PartitionStore(
+        0, Lifecycle(calendar_resume(CALENDAR)), AgencyRegistry.default(), clock_mode="event"
+    )
+    book = PartitionBook(CALENDAR, second_supplement_late=True)
+    offset = 0
+    for i in range(dossiers):
+        for ev in lifecycle(f"R-{i}", steps=("accepted", "processing")):
+            store.process(
+                offset, ev.dossier_id.encode(), ev.model_dump_json().encode(), book, now=NOW
+            )
+            offset += 1
+    return store.take_changes()
+
+
+def test_a_restore_gives_the_event_loop_back_between_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    records = changelog(120)
+    step = 10
+    monkeypatch.setattr(dossier_stage, "RESTORE_STEP", step)
+
+    async def batches(*_: Any, max_records: int, **__: Any) -> AsyncIterator[Any]:
+        for i in range(0, len(records), max_records):
+            yield records[i : i + max_records], i + max_records, len(records)
+
+    monkeypatch.setattr(dossier_stage, "partition_batches", batches)
+    settings = WorkerSettings(clock="event", alerts=False)
+    lifecycle_ = Lifecycle(calendar_resume(CALENDAR))
+    stage = DossierStage(
+        settings,
+        lifecycle_,
+        lambda _p: PartitionBook(CALENDAR, second_supplement_late=True),
+        registry=AgencyRegistry.default(),
+    )
+    store = PartitionStore(0, lifecycle_, AgencyRegistry.default(), clock_mode="event")
+    figures = PartitionBook(CALENDAR, second_supplement_late=True)
+
+    async def scenario() -> int:
+        ticks = 0
+        done = asyncio.Event()
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while not done.is_set():
+                ticks += 1
+                await asyncio.sleep(0)
+
+        task = asyncio.create_task(ticker())
+        await asyncio.sleep(0)
+        ticks = 0
+        await stage._restore(0, store, figures)
+        done.set()
+        await task
+        return ticks
+
+    ticks = asyncio.run(scenario())
+    runs = -(-len(records) // step) + -(-120 // step)  # changelog runs, then rebuild steps
+    assert ticks >= runs  # another coroutine ran after every step
+    assert len(store.records) == 120
+    assert figures.snapshot("city", int(NOW)).open_now == 120

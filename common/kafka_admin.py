@@ -23,7 +23,10 @@ class KafkaUnavailableError(KafkaAdminError):
     """No Kafka broker answered at the bootstrap address in time."""
 
 
-def _admin(bootstrap: str, timeout_s: float) -> KafkaAdminClient:
+def admin_client(
+    bootstrap: str, timeout_s: float, options: Mapping[str, Any] | None = None
+) -> KafkaAdminClient:
+    """An admin client of `bootstrap`; `options` are security options (common.connections)."""
     timeout_ms = max(1000, int(timeout_s * 1000))
     try:
         return KafkaAdminClient(
@@ -31,6 +34,7 @@ def _admin(bootstrap: str, timeout_s: float) -> KafkaAdminClient:
             client_id="dossier-stream-admin",
             request_timeout_ms=timeout_ms,
             bootstrap_timeout_ms=timeout_ms,
+            **(options or {}),
         )
     except kafka_errors.KafkaError as exc:  # NoBrokersAvailable, KafkaTimeoutError, ...
         raise KafkaUnavailableError(
@@ -43,9 +47,11 @@ def _timeout(timeout_s: float | None) -> float:
     return StackSettings().kafka_admin_timeout_s if timeout_s is None else timeout_s
 
 
-def describe_cluster(bootstrap: str, *, timeout_s: float = 10.0) -> dict[str, Any]:
+def describe_cluster(
+    bootstrap: str, *, timeout_s: float = 10.0, options: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """Cluster id, controller and brokers as the broker reports them; raises if unreachable."""
-    admin = _admin(bootstrap, timeout_s)
+    admin = admin_client(bootstrap, timeout_s, options)
     try:
         return dict(admin.describe_cluster())
     finally:
@@ -58,6 +64,7 @@ def ensure_topics(
     *,
     compacted: Collection[str] = frozenset(),
     timeout_s: float | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> list[str]:
     """Create the topics of `topics` (name -> partitions) that do not exist yet.
 
@@ -66,6 +73,7 @@ def ensure_topics(
     their partition count. Returns the names created, after each one has a leader for
     every partition, so callers can produce to them at once. `timeout_s` defaults to
     DOSSIER_KAFKA_ADMIN_TIMEOUT_S; raises KafkaUnavailableError if no broker answers.
+    `options` are the client's security options (`common.connections.kafka_options`).
     """
     unknown = set(compacted) - set(topics)
     if unknown:
@@ -74,7 +82,7 @@ def ensure_topics(
         return []
     timeout_s = _timeout(timeout_s)
     timeout_ms = int(timeout_s * 1000)
-    admin = _admin(bootstrap, timeout_s)
+    admin = admin_client(bootstrap, timeout_s, options)
     try:
         existing = set(admin.list_topics())
         wanted = {name: parts for name, parts in topics.items() if name not in existing}
@@ -119,7 +127,7 @@ def delete_topics(
     if not wanted:
         return []
     timeout_s = _timeout(timeout_s)
-    admin = _admin(bootstrap, timeout_s)
+    admin = admin_client(bootstrap, timeout_s)
     try:
         existing = set(admin.list_topics())
         present = [name for name in wanted if name in existing]

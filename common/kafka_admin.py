@@ -117,7 +117,11 @@ def ensure_topics(
 
 
 def delete_topics(
-    bootstrap: str, names: Iterable[str], *, timeout_s: float | None = None
+    bootstrap: str,
+    names: Iterable[str],
+    *,
+    timeout_s: float | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> list[str]:
     """Delete the named topics; names that do not exist are ignored. Returns those deleted.
 
@@ -127,7 +131,7 @@ def delete_topics(
     if not wanted:
         return []
     timeout_s = _timeout(timeout_s)
-    admin = admin_client(bootstrap, timeout_s)
+    admin = admin_client(bootstrap, timeout_s, options)
     try:
         existing = set(admin.list_topics())
         present = [name for name in wanted if name in existing]

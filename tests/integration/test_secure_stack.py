@@ -15,6 +15,7 @@ import redis
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from pydantic import SecretStr
 
+from common import kafka_admin
 from common.connections import kafka_options, redis_client
 from common.settings import StackSettings
 from dossier_stream.securestack import (
@@ -228,6 +229,32 @@ def test_worker_cannot_write_the_events_topic(
     settings = secure_stack.settings_for(WORKER)
     with pytest.raises(kafka_errors.TopicAuthorizationFailedError):
         send(producer_of(WORKER), settings.events_topic, unique_key())
+
+
+def test_worker_creates_and_uses_topics_under_its_app_id_only(secure_stack: SecureStack) -> None:
+    worker = secure_stack.settings_for(WORKER)
+    admin = secure_stack.settings_for(ADMIN)
+    own = f"{secure_stack.policy.app_id}-it-{uuid.uuid4().hex[:8]}"
+    other = f"it-{uuid.uuid4().hex[:8]}"
+    try:
+        # What the worker does at its start for its changelog and partials topics.
+        created = kafka_admin.ensure_topics(
+            worker.kafka_bootstrap, {own: 1}, compacted={own}, options=kafka_options(worker)
+        )
+        assert created == [own]
+        producer = KafkaProducer(
+            bootstrap_servers=worker.kafka_bootstrap, acks="all", **kafka_options(worker)
+        )
+        try:
+            producer.send(own, key=b"k", value=b"v").get(timeout=15)
+        finally:
+            producer.close(timeout=5)
+        with pytest.raises(kafka_admin.KafkaAdminError, match="TopicAuthorizationFailed"):
+            kafka_admin.ensure_topics(
+                worker.kafka_bootstrap, {other: 1}, options=kafka_options(worker)
+            )
+    finally:
+        kafka_admin.delete_topics(admin.kafka_bootstrap, [own, other], options=kafka_options(admin))
 
 
 # ---------------------------------------------------------------- Redis

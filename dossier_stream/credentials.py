@@ -150,7 +150,7 @@ def ensure_material(
         if not path.exists():
             created.append(_write(path, signer_key(master, signer).encode()))
     for path in created:
-        log.info("generated %s", path)
+        log.debug("generated %s", path)
     return material, created
 
 

@@ -223,6 +223,21 @@ def test_worker_cannot_use_a_group_outside_its_app_id(secure_stack: SecureStack)
         consumer.close()
 
 
+@pytest.mark.parametrize("topic", ["dead_letter", "alerts", "alerts_undelivered"])
+def test_worker_writes_the_dead_letter_and_alert_topics(
+    secure_stack: SecureStack, producer_of: Callable[[str], KafkaProducer], topic: str
+) -> None:
+    name = {
+        "dead_letter": secure_stack.policy.dead_letter_topic,
+        "alerts": secure_stack.policy.alerts_topic,
+        "alerts_undelivered": secure_stack.policy.alerts_undelivered_topic,
+    }[topic]
+    admin = secure_stack.settings_for(ADMIN)
+    # The worker creates the alert topics at its start; here the admin does.
+    kafka_admin.ensure_topics(admin.kafka_bootstrap, {name: 1}, options=kafka_options(admin))
+    assert send(producer_of(WORKER), name, unique_key()).topic == name
+
+
 def test_worker_cannot_write_the_events_topic(
     secure_stack: SecureStack, producer_of: Callable[[str], KafkaProducer]
 ) -> None:
@@ -338,7 +353,7 @@ READER_WRITES: list[tuple[str, Callable[[redis.Redis, str], object]]] = [
     ("HSET", lambda c, k: c.hset(k, "open", "999")),
     ("DEL", lambda c, k: c.delete(k)),
     ("PUBLISH", lambda c, k: c.publish(k, "forged notice")),
-    ("XADD", lambda c, k: c.xadd(k, {"alert": "forged"})),
+    ("XADD", lambda c, k: c.xadd(f"{k}:log", {"alert": "forged"})),
     ("FLUSHDB", lambda c, k: c.flushdb()),
 ]
 

@@ -35,10 +35,12 @@ import kafka.errors as kafka_errors
 import redis
 from kafka.admin import (
     ACL,
+    ACLFilter,
     ACLOperation,
     ACLPermissionType,
     ACLResourcePatternType,
     ResourcePattern,
+    ResourcePatternFilter,
     ResourceType,
 )
 from redis.backoff import NoBackoff
@@ -235,11 +237,21 @@ def scram_format_args(material: Material, policy: Policy) -> list[str]:
     return args
 
 
+def managed(principal: str) -> bool:
+    """Principals whose ACLs and SCRAM users the policy owns (all but the super user)."""
+    return principal in (WORKER, GATEWAY) or principal.startswith(AGENCY_PREFIX)
+
+
 def apply_kafka_policy(
     admin: StackSettings, policy: Policy, material: Material | None = None
 ) -> dict[str, int]:
     """As `admin`: create the events and dead-letter topics, the SCRAM users missing from
-    the broker (when `material` holds their passwords) and every ACL. Idempotent."""
+    the broker (when `material` holds their passwords) and every ACL. Idempotent.
+
+    The policy is the whole truth for its principals: an ACL of `worker`, `gateway` or an
+    `agency.*` principal that it does not list is deleted, and so is the SCRAM user of an
+    agency no longer in DOSSIER_SECURE_AGENCIES.
+    """
     options = kafka_options(admin)
     created_topics = kafka_admin.ensure_topics(
         admin.kafka_bootstrap,
@@ -252,19 +264,73 @@ def apply_kafka_policy(
         users = 0
         if material is not None:
             users = _ensure_scram_users(client, material, policy.kafka_principals)
+        removed_users = _remove_scram_users(client, policy.kafka_principals)
         acls = [rule.to_acl() for rule in policy.kafka_acls()]
         result = client.create_acls(acls)
         if result["failed"]:
             raise LocalStackError(f"could not create Kafka ACLs: {result['failed']}")
+        removed = _remove_stray_acls(client, acls)
     finally:
         client.close()
     log.info(
-        "Kafka policy applied: %d ACLs, %d new SCRAM users, topics created: %s",
+        "Kafka policy applied: %d ACLs (%d stray ones deleted), %d new SCRAM users "
+        "(%d deleted), topics created: %s",
         len(acls),
+        removed,
         users,
+        removed_users,
         ", ".join(created_topics) or "none",
     )
-    return {"acls": len(acls), "users": users, "topics": len(created_topics)}
+    return {
+        "acls": len(acls),
+        "removed_acls": removed,
+        "users": users,
+        "removed_users": removed_users,
+        "topics": len(created_topics),
+    }
+
+
+def _remove_stray_acls(client: Any, wanted: Sequence[ACL]) -> int:
+    everything = ACLFilter(
+        principal=None,
+        host=None,
+        operation=ACLOperation.ANY,
+        permission_type=ACLPermissionType.ANY,
+        resource_pattern=ResourcePatternFilter(ResourceType.ANY, None, ACLResourcePatternType.ANY),
+    )
+    existing, _ = client.describe_acls(everything)
+    keep = set(wanted)
+    stray = [
+        acl
+        for acl in existing
+        if acl not in keep and managed(str(acl.principal).removeprefix("User:"))
+    ]
+    if not stray:
+        return 0
+    for _filter, _matched, error in client.delete_acls(stray):
+        if error is not kafka_errors.NoError:
+            raise LocalStackError(f"could not delete stray Kafka ACLs: {error}")
+    log.info("deleted %d Kafka ACLs the policy does not list", len(stray))
+    return len(stray)
+
+
+def _remove_scram_users(client: Any, principals: Sequence[str]) -> int:
+    from kafka.admin import UserScramCredentialDeletion
+
+    known = client.describe_user_scram_credentials()
+    gone = [
+        (user, info["mechanism"])
+        for user, data in known.items()
+        if user.startswith(AGENCY_PREFIX) and user not in principals
+        for info in data.get("credential_infos", [])
+    ]
+    if not gone:
+        return 0
+    deletions = [UserScramCredentialDeletion(user, mechanism) for user, mechanism in gone]
+    errors = {u: e for u, e in client.alter_user_scram_credentials(deletions).items() if e}
+    if errors:
+        raise LocalStackError(f"could not delete SCRAM users: {errors}")
+    return len({user for user, _ in gone})
 
 
 def _ensure_scram_users(client: Any, material: Material, principals: Sequence[str]) -> int:
@@ -407,6 +473,9 @@ def secure_up(
     """
     paths = SecurePaths.of(settings)
     policy = policy_of(settings)
+    # The Kafka data holds the SCRAM users' salted keys: the whole stack is private.
+    paths.stack.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    paths.stack.root.chmod(0o700)
     material, _ = write_material(paths.secrets, policy)
     _write_env_files(settings, paths, material, policy)
     results = localstack.start_services(

@@ -239,7 +239,8 @@ def _acls(settings: LocalStackSettings) -> int:
         print_error(f"could not apply the Kafka policy: {exc}", "services")
         return EXIT_FAILURE
     print(
-        f"{admin.kafka_bootstrap}: {done['acls']} ACLs in place, {done['users']} SCRAM users "
-        f"added, {done['topics']} topics created"
+        f"{admin.kafka_bootstrap}: {done['acls']} ACLs in place ({done['removed_acls']} stray "
+        f"ones deleted), {done['users']} SCRAM users added ({done['removed_users']} deleted), "
+        f"{done['topics']} topics created"
     )
     return 0

@@ -13,6 +13,7 @@ import kafka.errors as kafka_errors
 import pytest
 import redis
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import UserScramCredentialUpsertion
 from pydantic import SecretStr
 
 from common import kafka_admin
@@ -23,8 +24,10 @@ from dossier_stream.securestack import (
     GATEWAY,
     READER,
     WORKER,
+    AclRule,
     SecureStack,
     agency_principal,
+    apply_kafka_policy,
 )
 
 pytestmark = pytest.mark.integration
@@ -272,6 +275,30 @@ def test_worker_creates_and_uses_topics_under_its_app_id_only(secure_stack: Secu
         kafka_admin.delete_topics(admin.kafka_bootstrap, [own, other], options=kafka_options(admin))
 
 
+def test_applying_the_policy_again_removes_what_it_does_not_list(
+    secure_stack: SecureStack,
+) -> None:
+    admin = secure_stack.settings_for(ADMIN)
+    stray = AclRule(GATEWAY, "topic", admin.events_topic, "READ").to_acl()
+    former = agency_principal("XX-FORMER")
+    client = admin_client(admin)
+    try:
+        assert not client.create_acls([stray])["failed"]
+        client.alter_user_scram_credentials(
+            [UserScramCredentialUpsertion(former, "SCRAM-SHA-512", uuid.uuid4().hex)]
+        )
+        assert former in client.describe_user_scram_credentials()
+        done = apply_kafka_policy(admin, secure_stack.policy, secure_stack.material)
+        assert (done["removed_acls"], done["removed_users"]) == (1, 1)
+        found, _ = client.describe_acls(stray)
+        assert found == []
+        assert not client.describe_user_scram_credentials().get(former, {}).get("credential_infos")
+        again = apply_kafka_policy(admin, secure_stack.policy, secure_stack.material)
+        assert (again["removed_acls"], again["users"], again["removed_users"]) == (0, 0, 0)
+    finally:
+        client.close()
+
+
 # ---------------------------------------------------------------- Redis
 
 
@@ -421,6 +448,7 @@ def test_worker_cannot_write_outside_its_prefix_or_administer(
 
 
 def test_secrets_are_private_and_only_named_in_env_files(secure_stack: SecureStack) -> None:
+    assert stat.S_IMODE(secure_stack.paths.stack.root.stat().st_mode) == 0o700
     secrets_dir = secure_stack.paths.secrets
     files = [p for p in secrets_dir.rglob("*") if p.is_file()]
     assert files

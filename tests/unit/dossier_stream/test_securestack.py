@@ -43,7 +43,13 @@ def material(tmp_path_factory: pytest.TempPathFactory) -> Material:
 
 @pytest.fixture
 def local(tmp_path: Path) -> LocalStackSettings:
-    return LocalStackSettings(stack_dir=tmp_path)
+    # The defaults, whatever DOSSIER_* variables the test run has.
+    return LocalStackSettings(
+        stack_dir=tmp_path,
+        secure_kafka_port=29192,
+        secure_kafka_controller_port=29193,
+        secure_redis_port=26390,
+    )
 
 
 def rules_of(principal: str) -> set[tuple[str, str, str, bool]]:
@@ -57,6 +63,8 @@ def rules_of(principal: str) -> set[tuple[str, str, str, bool]]:
 def test_secure_ports_and_agencies_default_and_read_from_the_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    for name in ("KAFKA_PORT", "REDIS_PORT", "AGENCIES"):
+        monkeypatch.delenv(f"DOSSIER_SECURE_{name}", raising=False)
     default = LocalStackSettings()
     assert (default.secure_kafka_port, default.secure_redis_port) == (29192, 26390)
     assert default.secure_agencies == ["SO-XD", "SO-TC"]

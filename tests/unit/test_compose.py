@@ -450,3 +450,13 @@ def _default_factory(model: type[LocalStackSettings], field: str) -> Any:
     factory = model.model_fields[field].default_factory
     assert factory is not None
     return factory()  # type: ignore[call-arg]
+
+
+def test_secrets_go_to_the_users_the_images_run_as(secured: dict[str, Any]) -> None:
+    script = secured["secrets"]["command"][0]
+    dockerfile = (PROJECT_ROOT / "Dockerfile").read_text()
+    assert "--uid 10001 --gid 10001 dossier" in dockerfile
+    assert "chown 1000:10001 /secrets/kafka/*.password" in script  # broker, then commands
+    assert "chown 1000:10001 /secrets/kafka\n" in script  # the broker lists *.password
+    assert "chown 999 /secrets/tls/redis.crt" in script
+    assert "chown 10001 /secrets/redis/*.password /secrets/signing/*" in script

@@ -17,8 +17,10 @@ COPY producers ./producers
 COPY stream_apps ./stream_apps
 COPY dossier_stream ./dossier_stream
 COPY dashboard ./dashboard
+# uid and gid 10001: docker-compose.yml hands the secrets to this user and group.
 RUN pip install . \
-    && useradd --create-home --uid 10001 dossier
+    && groupadd --gid 10001 dossier \
+    && useradd --create-home --uid 10001 --gid 10001 dossier
 
 USER dossier
 CMD ["dossier-stream", "--help"]

@@ -24,9 +24,11 @@ class KafkaUnavailableError(KafkaAdminError):
     """No Kafka broker answered at the bootstrap address in time."""
 
 
-def _admin(
-    bootstrap: str, timeout_s: float, settings: StackSettings | None = None
+def admin_client(
+    bootstrap: str, timeout_s: float, options: Mapping[str, Any] | None = None
 ) -> KafkaAdminClient:
+    """An admin client of `bootstrap`; `options` are security options (common.connections),
+    by default those of the DOSSIER_* variables."""
     timeout_ms = max(1000, int(timeout_s * 1000))
     try:
         return KafkaAdminClient(
@@ -34,8 +36,8 @@ def _admin(
             client_id="dossier-stream-admin",
             request_timeout_ms=timeout_ms,
             bootstrap_timeout_ms=timeout_ms,
-            # Credentials and TLS: the caller's settings, else the DOSSIER_* variables.
-            **kafka_options(settings),
+            # Security options; None: from the DOSSIER_* variables (common.connections).
+            **(kafka_options() if options is None else options),
         )
     except kafka_errors.KafkaError as exc:  # NoBrokersAvailable, KafkaTimeoutError, ...
         raise KafkaUnavailableError(
@@ -49,10 +51,10 @@ def _timeout(timeout_s: float | None) -> float:
 
 
 def describe_cluster(
-    bootstrap: str, *, timeout_s: float = 10.0, settings: StackSettings | None = None
+    bootstrap: str, *, timeout_s: float = 10.0, options: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
     """Cluster id, controller and brokers as the broker reports them; raises if unreachable."""
-    admin = _admin(bootstrap, timeout_s, settings)
+    admin = admin_client(bootstrap, timeout_s, options)
     try:
         return dict(admin.describe_cluster())
     finally:
@@ -65,7 +67,7 @@ def ensure_topics(
     *,
     compacted: Collection[str] = frozenset(),
     timeout_s: float | None = None,
-    settings: StackSettings | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> list[str]:
     """Create the topics of `topics` (name -> partitions) that do not exist yet.
 
@@ -74,6 +76,7 @@ def ensure_topics(
     their partition count. Returns the names created, after each one has a leader for
     every partition, so callers can produce to them at once. `timeout_s` defaults to
     DOSSIER_KAFKA_ADMIN_TIMEOUT_S; raises KafkaUnavailableError if no broker answers.
+    `options` are the client's security options (default: from the DOSSIER_* variables).
     """
     unknown = set(compacted) - set(topics)
     if unknown:
@@ -82,7 +85,7 @@ def ensure_topics(
         return []
     timeout_s = _timeout(timeout_s)
     timeout_ms = int(timeout_s * 1000)
-    admin = _admin(bootstrap, timeout_s, settings)
+    admin = admin_client(bootstrap, timeout_s, options)
     try:
         existing = set(admin.list_topics())
         wanted = {name: parts for name, parts in topics.items() if name not in existing}
@@ -121,7 +124,7 @@ def delete_topics(
     names: Iterable[str],
     *,
     timeout_s: float | None = None,
-    settings: StackSettings | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> list[str]:
     """Delete the named topics; names that do not exist are ignored. Returns those deleted.
 
@@ -131,7 +134,7 @@ def delete_topics(
     if not wanted:
         return []
     timeout_s = _timeout(timeout_s)
-    admin = _admin(bootstrap, timeout_s, settings)
+    admin = admin_client(bootstrap, timeout_s, options)
     try:
         existing = set(admin.list_topics())
         present = [name for name in wanted if name in existing]

@@ -96,10 +96,11 @@ class StackPaths:
     redis_dir: Path
 
     @classmethod
-    def of(cls, settings: LocalStackSettings) -> StackPaths:
-        root = settings.stack_dir
+    def of(cls, settings: LocalStackSettings, root: Path | None = None) -> StackPaths:
+        """The plain stack's paths, or another stack's under `root` (sharing the jars)."""
+        root = settings.stack_dir if root is None else root
         kafka_dir = root / "kafka"
-        jars_parent = settings.kafka_jars_dir or kafka_dir
+        jars_parent = settings.kafka_jars_dir or settings.stack_dir / "kafka"
         return cls(
             root=root,
             logs=root / "logs",
@@ -141,9 +142,11 @@ def stack_settings(settings: LocalStackSettings) -> StackSettings:
     return StackSettings(kafka_bootstrap=kafka_address(settings), redis_url=redis_url(settings))
 
 
-def log_files(settings: LocalStackSettings, name: ServiceName) -> list[Path]:
+def log_files(
+    settings: LocalStackSettings, name: ServiceName, paths: StackPaths | None = None
+) -> list[Path]:
     """The log files of a service, the most useful first (some may not exist yet)."""
-    paths = StackPaths.of(settings)
+    paths = StackPaths.of(settings) if paths is None else paths
     extra = "kafka-download.log" if name == "kafka" else "redis-install.log"
     return [paths.service_log(name), paths.output_log(name), paths.logs / extra]
 
@@ -152,7 +155,8 @@ def status(
     settings: LocalStackSettings, services: Sequence[ServiceName] = SERVICES
 ) -> list[ServiceStatus]:
     """Report, per service, whether our process is alive and answering on its port."""
-    return [_status(settings, name) for name in services]
+    paths = StackPaths.of(settings)
+    return service_statuses(paths, [_service(settings, paths, name) for name in services])
 
 
 def up(
@@ -164,11 +168,7 @@ def up(
     Raises LocalStackError, quoting the service's log, if one cannot be started.
     """
     paths = StackPaths.of(settings)
-    results: list[StartResult] = []
-    with _stack_lock(paths):
-        for name in services:
-            results.append(_up(settings, paths, name))
-    return results
+    return start_services(settings, paths, [_service(settings, paths, name) for name in services])
 
 
 def down(
@@ -181,15 +181,35 @@ def down(
     never signalled.
     """
     paths = StackPaths.of(settings)
+    return stop_services(settings, paths, [_service(settings, paths, name) for name in services])
+
+
+# ---------------------------------------------------------------- any stack's services
+
+
+def service_statuses(paths: StackPaths, services: Sequence[Service]) -> list[ServiceStatus]:
+    """`status()` of the given services, whose files are under `paths`."""
+    return [_status(paths, svc) for svc in services]
+
+
+def start_services(
+    settings: LocalStackSettings, paths: StackPaths, services: Sequence[Service]
+) -> list[StartResult]:
+    """`up()` of the given services, in order, under the stack's lock."""
     with _stack_lock(paths):
-        return [_down(settings, paths, name) for name in services]
+        return [_up(settings, paths, svc) for svc in services]
 
 
-# ---------------------------------------------------------------- one service
+def stop_services(
+    settings: LocalStackSettings, paths: StackPaths, services: Sequence[Service]
+) -> list[StopResult]:
+    """`down()` of the given services, in order, under the stack's lock."""
+    with _stack_lock(paths):
+        return [_down(settings, paths, svc) for svc in services]
 
 
 @dataclass(frozen=True)
-class _Service:
+class Service:
     """How to recognise, check and start one kind of service."""
 
     name: ServiceName
@@ -204,10 +224,10 @@ class _Service:
     prepare: Callable[[], list[str]]
 
 
-def _service(settings: LocalStackSettings, paths: StackPaths, name: ServiceName) -> _Service:
+def _service(settings: LocalStackSettings, paths: StackPaths, name: ServiceName) -> Service:
     if name == "kafka":
         address = kafka_address(settings)
-        return _Service(
+        return Service(
             name="kafka",
             label="Kafka",
             port=settings.kafka_port,
@@ -217,11 +237,11 @@ def _service(settings: LocalStackSettings, paths: StackPaths, name: ServiceName)
                 (settings.kafka_controller_port, "DOSSIER_KAFKA_CONTROLLER_PORT"),
             ),
             cmdline_marker="kafka.Kafka",
-            answering=lambda: _port_open(settings.kafka_port),
-            ready=lambda: _port_open(settings.kafka_port) and _kafka_answers(address),
-            prepare=lambda: _prepare_kafka(settings, paths),
+            answering=lambda: port_open(settings.kafka_port),
+            ready=lambda: port_open(settings.kafka_port) and _kafka_answers(address),
+            prepare=lambda: prepare_kafka(settings, paths, _server_properties(settings, paths)),
         )
-    return _Service(
+    return Service(
         name="redis",
         label="Redis",
         port=settings.redis_port,
@@ -230,13 +250,12 @@ def _service(settings: LocalStackSettings, paths: StackPaths, name: ServiceName)
         cmdline_marker="redis-server",
         answering=lambda: _redis_answers(settings.redis_port),
         ready=lambda: _redis_answers(settings.redis_port),
-        prepare=lambda: _prepare_redis(settings, paths),
+        prepare=lambda: prepare_redis(settings, paths, ["--port", str(settings.redis_port)]),
     )
 
 
-def _status(settings: LocalStackSettings, name: ServiceName) -> ServiceStatus:
-    paths = StackPaths.of(settings)
-    svc = _service(settings, paths, name)
+def _status(paths: StackPaths, svc: Service) -> ServiceStatus:
+    name = svc.name
     pid = _read_pid(paths.pid_file(name))
     if pid is None:
         detail = "stopped"
@@ -253,8 +272,8 @@ def _status(settings: LocalStackSettings, name: ServiceName) -> ServiceStatus:
     return ServiceStatus(name, True, pid, svc.address, "running")
 
 
-def _up(settings: LocalStackSettings, paths: StackPaths, name: ServiceName) -> StartResult:
-    svc = _service(settings, paths, name)
+def _up(settings: LocalStackSettings, paths: StackPaths, svc: Service) -> StartResult:
+    name = svc.name
     pid_file = paths.pid_file(name)
     began = time.monotonic()
     pid = _read_pid(pid_file)
@@ -268,7 +287,7 @@ def _up(settings: LocalStackSettings, paths: StackPaths, name: ServiceName) -> S
         log.info("removing stale %s PID file (pid %d is gone)", svc.label, pid)
         pid_file.unlink(missing_ok=True)
     for port, variable in svc.listens:
-        if _port_open(port):
+        if port_open(port):
             raise LocalStackError(
                 f"port {HOST}:{port} is already in use by a process that `dossier-stream "
                 f"services` did not start (a Docker container or a system {svc.label}?); stop "
@@ -288,7 +307,7 @@ def _up(settings: LocalStackSettings, paths: StackPaths, name: ServiceName) -> S
 
 
 def _wait_ready(
-    svc: _Service,
+    svc: Service,
     paths: StackPaths,
     timeout_s: float,
     *,
@@ -327,8 +346,8 @@ def _wait_ready(
     )
 
 
-def _down(settings: LocalStackSettings, paths: StackPaths, name: ServiceName) -> StopResult:
-    svc = _service(settings, paths, name)
+def _down(settings: LocalStackSettings, paths: StackPaths, svc: Service) -> StopResult:
+    name = svc.name
     pid_file = paths.pid_file(name)
     pid = _read_pid(pid_file)
     if pid is None:
@@ -363,14 +382,24 @@ def _down(settings: LocalStackSettings, paths: StackPaths, name: ServiceName) ->
 # ---------------------------------------------------------------- Kafka
 
 
-def _prepare_kafka(settings: LocalStackSettings, paths: StackPaths) -> list[str]:
-    """Fetch the jars, write server.properties, format storage once; return the command."""
+def prepare_kafka(
+    settings: LocalStackSettings,
+    paths: StackPaths,
+    properties: str,
+    format_args: Sequence[str] = (),
+) -> list[str]:
+    """Fetch the jars, write server.properties, format storage once; return the command.
+
+    `format_args` are extra arguments of `kafka-storage format` (SCRAM users); they may
+    hold secrets, so they reach the JVM through an argument file of mode 0600, deleted
+    after use, never through a command line or a log.
+    """
     java = _require_executable("java", "Java 17 or newer is needed to run Kafka")
     _ensure_kafka_jars(settings, paths)
     for directory in (paths.kafka_dir, paths.kafka_data, paths.logs):
         directory.mkdir(parents=True, exist_ok=True)
-    paths.kafka_config.write_text(_server_properties(settings, paths))
-    _format_kafka_storage(settings, paths, java)
+    paths.kafka_config.write_text(properties)
+    _format_kafka_storage(settings, paths, java, format_args)
     return [
         java,
         *shlex.split(settings.kafka_heap),
@@ -468,7 +497,9 @@ def _server_properties(settings: LocalStackSettings, paths: StackPaths) -> str:
     return header + "".join(f"{key}={value}\n" for key, value in props.items())
 
 
-def _format_kafka_storage(settings: LocalStackSettings, paths: StackPaths, java: str) -> None:
+def _format_kafka_storage(
+    settings: LocalStackSettings, paths: StackPaths, java: str, extra: Sequence[str] = ()
+) -> None:
     if (paths.kafka_data / "meta.properties").exists():
         return
     base = [
@@ -493,13 +524,31 @@ def _format_kafka_storage(settings: LocalStackSettings, paths: StackPaths, java:
         str(paths.kafka_config),
         "--standalone",
     ]
-    _run_logged(command, format_log, what="formatting the Kafka storage", timeout_s=120)
+    if not extra:
+        _run_logged(command, format_log, what="formatting the Kafka storage", timeout_s=120)
+    else:
+        # The JVM launcher expands an @file up to the main class: put it and the rest there.
+        main = command.index("kafka.tools.StorageTool")
+        argfile = paths.kafka_dir / "format.args"
+        argfile.unlink(missing_ok=True)
+        fd = os.open(argfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.writelines(f'"{arg}"\n' for arg in [*command[main:], *extra])
+        try:
+            _run_logged(
+                [*command[:main], f"@{argfile}"],
+                format_log,
+                what="formatting the Kafka storage",
+                timeout_s=120,
+            )
+        finally:
+            argfile.unlink(missing_ok=True)
     log.info("formatted Kafka storage in %s (cluster id %s)", paths.kafka_data, cluster_id)
 
 
 def _kafka_answers(bootstrap: str) -> bool:
     try:
-        cluster = kafka_admin.describe_cluster(bootstrap, timeout_s=5.0)
+        cluster = kafka_admin.describe_cluster(bootstrap, timeout_s=5.0, options={})
     except Exception as exc:  # any client error just means "not ready yet"
         log.debug("Kafka on %s not ready yet: %s", bootstrap, exc)
         return False
@@ -509,14 +558,16 @@ def _kafka_answers(bootstrap: str) -> bool:
 # ---------------------------------------------------------------- Redis
 
 
-def _prepare_redis(settings: LocalStackSettings, paths: StackPaths) -> list[str]:
+def prepare_redis(
+    settings: LocalStackSettings, paths: StackPaths, options: Sequence[str]
+) -> list[str]:
+    """Install redis-server if needed; return its command with `options` (ports, TLS, ACL)."""
     server = _ensure_redis_server(settings, paths)
     paths.redis_dir.mkdir(parents=True, exist_ok=True)
     paths.logs.mkdir(parents=True, exist_ok=True)
     return [
         server,
-        "--port",
-        str(settings.redis_port),
+        *options,
         "--bind",
         HOST,
         "--dir",
@@ -757,7 +808,7 @@ def _write_pid(pid_file: Path, pid: int) -> None:
     tmp.replace(pid_file)
 
 
-def _port_open(port: int, timeout_s: float = 0.5) -> bool:
+def port_open(port: int, timeout_s: float = 0.5) -> bool:
     try:
         with socket.create_connection((HOST, port), timeout=timeout_s):
             return True
@@ -766,7 +817,7 @@ def _port_open(port: int, timeout_s: float = 0.5) -> bool:
 
 
 def _port_closed(port: int) -> bool:
-    return not _port_open(port)
+    return not port_open(port)
 
 
 def _wait_until(condition: Callable[[], bool], *, timeout_s: float) -> bool:
@@ -815,7 +866,7 @@ def _first_errors(path: Path, offset: int, count: int = 5) -> str:
     return "\n".join("    " + line for line in found)
 
 
-def _log_tails(paths: StackPaths, svc: _Service, offsets: dict[Path, int]) -> str:
+def _log_tails(paths: StackPaths, svc: Service, offsets: dict[Path, int]) -> str:
     parts = []
     for path in (paths.output_log(svc.name), paths.service_log(svc.name)):
         offset = offsets.get(path, 0)

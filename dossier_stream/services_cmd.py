@@ -4,16 +4,26 @@ Kafka (KRaft, one node, jars fetched once from Maven Central) listens on 127.0.0
 Redis (Debian's redis-server, installed with apt-get if missing) on 127.0.0.1:26379.
 Data, logs and PID files live in .local/ (DOSSIER_STACK_DIR). Ports, versions and
 timeouts come from DOSSIER_* environment variables (see dossier_stream/settings.py).
+
+With --secure the same commands act on a separate, secured stack in .local/secure/:
+Kafka on 127.0.0.1:29192 (SASL_SSL, SCRAM-SHA-512, ACLs), Redis on 127.0.0.1:26390 (TLS,
+ACL users). Its secrets and certificates are generated once and kept; each principal's
+DOSSIER_* variables are written to .local/secure/env/<principal>.env (docs/security.md).
 """
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from pathlib import Path
+
+from kafka.errors import KafkaError
 
 from common.console import print_error
-from common.errors import EXIT_FAILURE, EXIT_NOT_RUNNING
-from dossier_stream import localstack
+from common.errors import EXIT_FAILURE, EXIT_NOT_RUNNING, EXIT_USAGE
+from common.settings import StackSettings
+from dossier_stream import localstack, securestack
+from dossier_stream.credentials import CredentialsError, Material
 from dossier_stream.settings import LocalStackSettings
 
 EXAMPLES = """\
@@ -25,9 +35,18 @@ examples:
   dossier-stream services down               # stop what `up` started, by recorded PID
   DOSSIER_STACK_DIR=/tmp/stack2 DOSSIER_REDIS_PORT=36379 \\
     dossier-stream services up --only redis  # a second, separate Redis
+
+  dossier-stream services up --secure        # the secured stack, next to the plain one
+  set -a; . .local/secure/env/worker.env; set +a; dossier-stream worker   # as `worker`
+  dossier-stream services status --secure
+  dossier-stream services down --secure
+  dossier-stream services secrets --dir ./secrets --host kafka --host redis
+                                             # the same secrets for another deployment
+  set -a; . .local/secure/env/admin.env; set +a; dossier-stream services acls
+                                             # topics, SCRAM users and ACLs, as admin
 """
 
-ACTIONS = ("up", "down", "status", "logs")
+ACTIONS = ("up", "down", "status", "logs", "secrets", "acls")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -44,12 +63,36 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=20,
         help="lines of each log shown by `logs` (default 20; 0 for paths only)",
     )
+    parser.add_argument(
+        "--secure",
+        action="store_true",
+        help="act on the secured stack in <stack_dir>/secure/ (its own ports)",
+    )
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        help="`secrets`: directory to generate the secrets and certificates into",
+    )
+    parser.add_argument(
+        "--host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="`secrets`: a name the servers answer to, added to their certificates "
+        "(besides 127.0.0.1 and localhost); repeatable",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     settings = LocalStackSettings()
     services: Sequence[localstack.ServiceName] = (args.only,) if args.only else localstack.SERVICES
     action: str = args.action
+    if action == "secrets":
+        return _secrets(settings, args.dir, args.host)
+    if action == "acls":
+        return _acls(settings)
+    if args.secure:
+        return _secure(settings, services, action, args.lines)
     if action == "up":
         return _up(settings, services)
     if action == "down":
@@ -96,10 +139,19 @@ def _status(settings: LocalStackSettings, services: Sequence[localstack.ServiceN
 
 
 def _logs(
-    settings: LocalStackSettings, services: Sequence[localstack.ServiceName], lines: int
+    settings: LocalStackSettings,
+    services: Sequence[localstack.ServiceName],
+    lines: int,
+    *,
+    secure: bool = False,
 ) -> int:
     for name in services:
-        for path in localstack.log_files(settings, name):
+        files = (
+            securestack.secure_log_files(settings, name)
+            if secure
+            else localstack.log_files(settings, name)
+        )
+        for path in files:
             if not path.exists():
                 continue
             print(f"==> {path} <==")
@@ -107,4 +159,88 @@ def _logs(
                 text = path.read_text(errors="replace").splitlines()[-lines:]
                 print("\n".join(text))
                 print()
+    return 0
+
+
+def _secure(
+    settings: LocalStackSettings,
+    services: Sequence[localstack.ServiceName],
+    action: str,
+    lines: int,
+) -> int:
+    if action == "logs":
+        return _logs(settings, services, lines, secure=True)
+    if action == "status":
+        statuses = securestack.secure_status(settings, services)
+        for st in statuses:
+            pid = f"pid {st.pid}" if st.pid is not None else "-"
+            print(f"{st.name:<6} {st.address:<28} {pid:<12} {st.detail}")
+        return 0 if all(st.running for st in statuses) else EXIT_NOT_RUNNING
+    if action == "down":
+        try:
+            stopped = securestack.secure_down(settings, services)
+        except localstack.LocalStackError as exc:
+            print_error(str(exc), "services")
+            return EXIT_FAILURE
+        for result in stopped:
+            how = f"stopped pid {result.pid}" if result.stopped else "was not running"
+            print(f"{result.name:<6} {how}")
+        return 0
+    try:
+        stack = securestack.secure_up(settings, services)
+    except localstack.LocalStackError as exc:
+        print_error(f"the secured stack did not start: {exc}", "services")
+        return EXIT_FAILURE
+    for up in stack.results:
+        how = f"started in {up.seconds:.1f} s" if up.started else "already running"
+        print(f"{up.name:<6} {up.address:<28} pid {up.pid:<8} {how}")
+    env_dir = stack.paths.env
+    print(f"\nenv files, one per principal, in {env_dir}:")
+    print("  " + "  ".join(f"{p}.env" for p in stack.principals))
+    print(f"secrets (mode 0600) in {stack.paths.secrets}; env files name them, never hold them")
+    print(f"use one in a shell:  set -a; . {env_dir / 'worker.env'}; set +a")
+    return 0
+
+
+def _secrets(settings: LocalStackSettings, directory: Path | None, hosts: list[str]) -> int:
+    if directory is None:
+        print_error("`secrets` needs --dir DIR", "services")
+        return EXIT_USAGE
+    policy = securestack.policy_of(settings)
+    try:
+        material, created = securestack.write_material(directory, policy, hosts)
+    except (OSError, CredentialsError) as exc:
+        print_error(f"could not write the secrets into {directory}: {exc}", "services")
+        return EXIT_FAILURE
+    for path in created:
+        print(f"created {path}")
+    kept = "" if created else " (everything existed; nothing was generated)"
+    print(f"secrets and certificates in {material.root}{kept}")
+    return 0
+
+
+def _acls(settings: LocalStackSettings) -> int:
+    admin = StackSettings()
+    if admin.kafka_username != securestack.ADMIN:
+        print_error(
+            "`acls` runs as the Kafka super user: set the variables of admin.env "
+            f"(DOSSIER_KAFKA_USERNAME={securestack.ADMIN}, DOSSIER_KAFKA_PASSWORD_FILE, ...)",
+            "services",
+        )
+        return EXIT_USAGE
+    policy = securestack.policy_of(settings)
+    material = None
+    if admin.kafka_password_file is not None:
+        # The other principals' passwords sit next to the admin's: add missing SCRAM users.
+        material = Material(admin.kafka_password_file.parent.parent)
+    try:
+        done = securestack.apply_kafka_policy(admin, policy, material)
+    except (localstack.LocalStackError, KafkaError, CredentialsError) as exc:
+        print_error(f"could not apply the Kafka policy: {exc}", "services")
+        return EXIT_FAILURE
+    print(
+        f"{admin.kafka_bootstrap}: {done['acls']} ACLs in place ({done['removed_acls']} stray "
+        f"ones deleted), {done['users']} SCRAM users added ({done['removed_users']} deleted), "
+        f"{done['topics']} topics created"
+    )
     return 0

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from common.settings import PROJECT_ROOT
 
@@ -34,7 +35,27 @@ class LocalStackSettings(BaseSettings):
     install_redis: bool = Field(
         True, description="install Debian's redis-server with apt-get when it is missing"
     )
+    # -- the secured stack (`services up --secure`), next to the plain one
+    secure_kafka_port: int = Field(
+        29192, description="client port (SASL_SSL) of the secured local broker"
+    )
+    secure_kafka_controller_port: int = Field(
+        29193, description="KRaft controller port of the secured local broker"
+    )
+    secure_redis_port: int = Field(26390, description="TLS port of the secured local Redis")
+    secure_agencies: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["SO-XD", "SO-TC"],
+        description="agency codes that get a Kafka principal of their own (agency.<CODE>) in "
+        "the secured stack, to publish directly; comma-separated",
+    )
     start_timeout_s: float = Field(120.0, description="seconds to wait for a service to be ready")
     stop_timeout_s: float = Field(
         20.0, description="seconds to wait after SIGTERM before a service is killed"
     )
+
+    @field_validator("secure_agencies", mode="before")
+    @classmethod
+    def _split_codes(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [code.strip() for code in value.split(",") if code.strip()]
+        return value

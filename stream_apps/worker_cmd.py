@@ -16,7 +16,7 @@ from typing import Any
 import faust
 
 from common import kafka_admin
-from common.connections import async_redis_client
+from common.connections import async_redis_client, kafka_options
 from common.errors import EXIT_USAGE, CommandError
 from domain.alerts import DEFAULT_THRESHOLDS, AlertThresholds, parse_thresholds
 from domain.calendar import WorkingCalendar
@@ -95,7 +95,7 @@ def build_worker(settings: WorkerSettings, loglevel: str = "info") -> faust.Work
         settings.kafka_bootstrap,
         topics,
         compacted={stage.changelog_topic, stage.partials_topic},
-        settings=settings,
+        options=kafka_options(settings),
     )
 
     def level_of(code: str) -> str | None:

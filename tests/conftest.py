@@ -1,7 +1,8 @@
 """Session fixtures: the real local Kafka and Redis, and per-test topic names and key prefixes.
 
 Tests that need the services ask for `stack` (directly or through `make_topics` or
-`redis_client`) and are marked `integration` automatically. The services are started
+`redis_client`), or `secure_stack` for the secured one, and are marked `integration`
+automatically. The services are started
 only when such a test runs; those this session started are stopped at its end, and a
 stack that was already running is left running.
 """
@@ -20,12 +21,12 @@ import redis
 
 from common import kafka_admin
 from common.settings import StackSettings
-from dossier_stream import localstack
+from dossier_stream import localstack, securestack
 from dossier_stream.settings import LocalStackSettings
 
 INTEGRATION_DIR = Path(__file__).parent / "integration"
 # Fixtures that reach the services: a test using any of them is an integration test.
-STACK_FIXTURES = frozenset({"stack", "make_topics", "redis_client"})
+STACK_FIXTURES = frozenset({"stack", "make_topics", "redis_client", "secure_stack"})
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` selection reads the markers
@@ -89,6 +90,32 @@ def stack(local_stack_settings: LocalStackSettings) -> Iterator[StackSettings]:
     yield localstack.stack_settings(local_stack_settings)
     if started:
         localstack.down(local_stack_settings, started)
+
+
+@pytest.fixture(scope="session")
+def secure_stack(local_stack_settings: LocalStackSettings) -> Iterator[securestack.SecureStack]:
+    """The secured Kafka and Redis running (`services up --secure`), with their principals.
+
+    Like `stack`: starts what is not running yet, stops at the end of the session only
+    what it started, and fails (never skips) the tests that need it when it cannot start.
+    """
+    started: list[localstack.ServiceName] = []
+    running: securestack.SecureStack | None = None
+    error: localstack.LocalStackError | None = None
+    try:
+        for name in localstack.SERVICES:
+            running = securestack.secure_up(local_stack_settings, [name])
+            if running.results[0].started:
+                started.append(name)
+    except localstack.LocalStackError as exc:
+        error = exc
+    if error is not None or running is None:
+        if started:
+            securestack.secure_down(local_stack_settings, started)
+        pytest.fail(f"the secured local services did not start:\n{error}", pytrace=False)
+    yield running
+    if started:
+        securestack.secure_down(local_stack_settings, started)
 
 
 @pytest.fixture(scope="session")

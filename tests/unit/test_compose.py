@@ -1,18 +1,26 @@
-"""docker-compose.yml agrees with the settings and the Docker-free stack."""
+"""The compose files agree with the settings and the Docker-free stacks.
+
+docker-compose.yml is the secured default and mirrors `services up --secure`;
+docker-compose.plain.yml is the plaintext variant and mirrors `services up`.
+"""
 
 from __future__ import annotations
 
 import copy
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
 from common.settings import PROJECT_ROOT, StackSettings
+from dossier_stream import securestack
+from dossier_stream.credentials import Material
 from dossier_stream.settings import LocalStackSettings
 from stream_apps.settings import WorkerSettings
 
-COMPOSE_FILE = PROJECT_ROOT / "docker-compose.yml"
+COMPOSE_FILE = PROJECT_ROOT / "docker-compose.plain.yml"
 ENV_PREFIX = "DOSSIER_"
 
 
@@ -213,3 +221,240 @@ def test_conditions_of_the_short_form_are_service_started(services: dict[str, An
 def test_environment_list_form(services: dict[str, Any]) -> None:
     services["worker"]["environment"] = ["DOSSIER_REDIS_URL=redis://redis:6379/0"]
     assert environment(services["worker"]) == {"DOSSIER_REDIS_URL": "redis://redis:6379/0"}
+
+
+# ---------------------------------------------------------------- the secured default
+
+SECURE_FILE = PROJECT_ROOT / "docker-compose.yml"
+SECRETS = Path("/secrets")
+# compose service -> the principal of the Docker-free secured stack it logs in as.
+PRINCIPAL_OF = {
+    "worker": securestack.WORKER,
+    "simulator": securestack.GATEWAY,
+    "acls": securestack.ADMIN,
+}
+
+
+@pytest.fixture(scope="module")
+def secure_compose() -> dict[str, Any]:
+    data = yaml.safe_load(SECURE_FILE.read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+@pytest.fixture
+def secured(secure_compose: dict[str, Any]) -> dict[str, Any]:
+    return copy.deepcopy(secure_compose["services"])
+
+
+def local_env(principal: str) -> dict[str, str]:
+    """The env file of `principal` in the Docker-free secured stack, secrets under /local."""
+    policy = securestack.Policy.from_settings(LocalStackSettings(), WorkerSettings())
+    return securestack.env_for(LocalStackSettings(), Material(LOCAL_ROOT), policy, principal)
+
+
+LOCAL_ROOT = Path("/local")
+
+
+def entrypoint_script() -> str:
+    return (PROJECT_ROOT / "services" / "kafka" / "secure-entrypoint.sh").read_text()
+
+
+def inline_secrets(env: dict[str, str]) -> list[str]:
+    """Variables that would carry a secret itself rather than the path of its file."""
+    words = ("PASSWORD", "KEY", "SECRET", "TOKEN")
+    return sorted(
+        name
+        for name in env
+        if any(word in name for word in words) and not name.endswith(("_FILE", "_DIR"))
+    )
+
+
+@pytest.mark.parametrize("name", ["secrets", "kafka", "redis", "acls", "worker", "simulator"])
+def test_secure_service_exists(secured: dict[str, Any], name: str) -> None:
+    assert name in secured
+
+
+def test_plain_variant_is_the_other_file_and_says_so() -> None:
+    header = SECURE_FILE.read_text().split("\nx-", 1)[0]
+    assert "docker-compose.plain.yml" in header and "Secured by default" in header
+    assert "plaintext variant" in COMPOSE_FILE.read_text().split("\nx-", 1)[0]
+
+
+@pytest.mark.parametrize("name", ["worker", "simulator", "acls"])
+def test_clients_use_sasl_ssl_and_tls_redis(secured: dict[str, Any], name: str) -> None:
+    env = environment(secured[name])
+    assert env["DOSSIER_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert env["DOSSIER_KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
+    assert env["DOSSIER_REDIS_URL"].startswith("rediss://")
+    assert env["DOSSIER_KAFKA_CA_FILE"] == env["DOSSIER_REDIS_CA_FILE"] == "/secrets/tls/ca.crt"
+
+
+def test_no_inline_secret_anywhere(secured: dict[str, Any]) -> None:
+    for name, service in secured.items():
+        env = environment(service)
+        assert inline_secrets(env) == [], name
+        for variable, value in env.items():
+            if variable.endswith("_FILE"):
+                assert Path(value).is_relative_to(SECRETS), (name, variable)
+    text = SECURE_FILE.read_text() + entrypoint_script()
+    # Passwords only as references: $password is `${dir:...}` (read by the broker from
+    # the file), %s is filled by printf from the file; `password="${dir:` defines it.
+    literal = re.findall(r'password=(?!\\"\$password\\"|%s\]|"\\\$\{dir:)\S*', text)
+    assert literal == []
+
+
+def test_inline_secrets_catches_a_password(secured: dict[str, Any]) -> None:
+    env = environment(secured["worker"])
+    env["DOSSIER_KAFKA_PASSWORD"] = "hunter2"
+    assert inline_secrets(env) == ["DOSSIER_KAFKA_PASSWORD"]
+
+
+@pytest.mark.parametrize(("service", "principal"), sorted(PRINCIPAL_OF.items()))
+def test_principals_get_the_variables_of_their_local_env_file(
+    secured: dict[str, Any], service: str, principal: str
+) -> None:
+    env = environment(secured[service])
+    local = local_env(principal)
+    if service == "acls":  # Kafka only: the admin's Redis variables are not needed there
+        local = {k: v for k, v in local.items() if "REDIS_USERNAME" not in k}
+        local = {k: v for k, v in local.items() if "REDIS_PASSWORD" not in k}
+    assert set(local) <= set(env), sorted(set(local) - set(env))
+    for variable, value in local.items():
+        if variable.endswith("_FILE"):
+            # The same file of the same layout, in the volume instead of .local/secure/.
+            assert Path(env[variable]).relative_to(SECRETS) == Path(value).relative_to(
+                LOCAL_ROOT
+            ), variable
+        elif variable not in ("DOSSIER_KAFKA_BOOTSTRAP", "DOSSIER_REDIS_URL"):
+            assert env[variable] == value, variable
+
+
+@pytest.mark.parametrize("name", ["worker", "simulator", "acls", "secrets"])
+def test_secure_dossier_variables_are_settings_fields(secured: dict[str, Any], name: str) -> None:
+    env = environment(secured[name])
+    local_fields = {f"DOSSIER_{f.upper()}" for f in LocalStackSettings.model_fields}
+    assert set(unknown_dossier_variables(env)) - local_fields == set()
+
+
+def test_secure_host_ports_are_the_secured_local_stack_ports(secured: dict[str, Any]) -> None:
+    kafka_port = _default(LocalStackSettings, "secure_kafka_port")
+    assert host_ports(secured["kafka"]) == {kafka_port: kafka_port}
+    assert environment(secured["kafka"])["HOST_LISTENER"] == f"127.0.0.1:{kafka_port}"
+    redis_port = _default(LocalStackSettings, "secure_redis_port")
+    assert host_ports(secured["redis"]) == {redis_port: 6379}
+
+
+def test_secure_kafka_runs_the_entrypoint_script(secured: dict[str, Any]) -> None:
+    kafka = secured["kafka"]
+    assert image_tag(kafka) == _default(LocalStackSettings, "kafka_version")
+    script = kafka["entrypoint"][-1]
+    mounts = dict(v.split(":")[1::-1] for v in kafka["volumes"] if v.startswith("./"))
+    assert (PROJECT_ROOT / mounts[script]).resolve() == (
+        PROJECT_ROOT / "services" / "kafka" / "secure-entrypoint.sh"
+    )
+    assert "--add-scram" in entrypoint_script()
+
+
+def test_entrypoint_has_the_security_properties_of_the_local_stack(tmp_path: Path) -> None:
+    local = LocalStackSettings(stack_dir=tmp_path)
+    paths = securestack.SecurePaths.of(local)
+    props = securestack.server_properties(local, paths.stack, Material(LOCAL_ROOT))
+    script = entrypoint_script()
+    keys = [
+        "sasl.enabled.mechanisms",
+        "sasl.mechanism.inter.broker.protocol",
+        "listener.name.controller.sasl.enabled.mechanisms",
+        "sasl.mechanism.controller.protocol",
+        "config.providers",
+        "config.providers.dir.class",
+        "ssl.keystore.type",
+        "ssl.truststore.type",
+        "ssl.client.auth",
+        "authorizer.class.name",
+        "allow.everyone.if.no.acl.found",
+        "super.users",
+        "auto.create.topics.enable",
+    ]
+    for line in props.splitlines():
+        key = line.split("=", 1)[0]
+        if key in keys:
+            assert f"\n{line}\n" in script, line
+    assert "CONTROLLER:SASL_SSL" in script and ":PLAINTEXT" not in script
+    assert "ssl.keystore.location=$SECRETS/tls/kafka.keystore.pem" in script
+    assert Material(LOCAL_ROOT).kafka_keystore == LOCAL_ROOT / "tls" / "kafka.keystore.pem"
+
+
+def test_secure_redis_is_tls_only_with_the_acl_file(secured: dict[str, Any]) -> None:
+    command = secured["redis"]["command"]
+    option = {command[i]: command[i + 1] for i in range(1, len(command) - 1, 2)}
+    assert option["--port"] == "0"
+    assert option["--tls-auth-clients"] == "no"
+    material = Material(LOCAL_ROOT)
+    for flag, local in [
+        ("--aclfile", securestack.redis_acl_file(material)),
+        ("--tls-cert-file", material.server_cert("redis")),
+        ("--tls-key-file", material.server_key("redis")),
+        ("--tls-ca-cert-file", material.ca_cert),
+    ]:
+        assert Path(option[flag]).relative_to(SECRETS) == local.relative_to(LOCAL_ROOT), flag
+    test = " ".join(secured["redis"]["healthcheck"]["test"])
+    assert "redis-cli --tls" in test
+
+
+def test_secrets_are_generated_by_the_project_command(secured: dict[str, Any]) -> None:
+    script = secured["secrets"]["command"][0]
+    assert "dossier-stream services secrets --dir /secrets --host kafka --host redis" in script
+    assert "secrets:/secrets" in secured["secrets"]["volumes"]
+    for name in ("kafka", "redis", "acls", "worker", "simulator"):
+        assert "secrets:/secrets:ro" in secured[name]["volumes"], name
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("kafka", {"secrets": "service_completed_successfully"}),
+        ("redis", {"secrets": "service_completed_successfully"}),
+        ("acls", {"kafka": "service_healthy"}),
+        (
+            "worker",
+            {
+                "kafka": "service_healthy",
+                "redis": "service_healthy",
+                "acls": "service_completed_successfully",
+            },
+        ),
+        ("simulator", {"acls": "service_completed_successfully"}),
+    ],
+)
+def test_secure_depends_on_conditions(
+    secured: dict[str, Any], name: str, expected: dict[str, str]
+) -> None:
+    actual = conditions(secured[name])
+    assert {dep: actual.get(dep) for dep in expected} == expected
+
+
+def test_acls_run_as_the_super_user(secured: dict[str, Any]) -> None:
+    assert secured["acls"]["command"] == ["dossier-stream", "services", "acls"]
+    assert environment(secured["acls"])["DOSSIER_KAFKA_USERNAME"] == securestack.ADMIN
+
+
+def test_agencies_of_secrets_and_acls_agree(secured: dict[str, Any]) -> None:
+    agencies = {environment(secured[n])["DOSSIER_SECURE_AGENCIES"] for n in ("secrets", "acls")}
+    assert agencies == {",".join(_default_factory(LocalStackSettings, "secure_agencies"))}
+
+
+def _default_factory(model: type[LocalStackSettings], field: str) -> Any:
+    factory = model.model_fields[field].default_factory
+    assert factory is not None
+    return factory()  # type: ignore[call-arg]
+
+
+def test_secrets_go_to_the_users_the_images_run_as(secured: dict[str, Any]) -> None:
+    script = secured["secrets"]["command"][0]
+    dockerfile = (PROJECT_ROOT / "Dockerfile").read_text()
+    assert "--uid 10001 --gid 10001 dossier" in dockerfile
+    assert "chown 1000:10001 /secrets/kafka/*.password" in script  # broker, then commands
+    assert "chown 1000:10001 /secrets/kafka\n" in script  # the broker lists *.password
+    assert "chown 999 /secrets/tls/redis.crt" in script
+    assert "chown 10001 /secrets/redis/*.password /secrets/signing/*" in script

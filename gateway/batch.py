@@ -7,7 +7,9 @@ agency system resends a batch as a whole and never has to work out which part we
    for another agency is refused even when it is also invalid; and checked again on the
    validated event.
 2. validation (400): every event against the contract and the agency registry
-   (`schemas.events.parse_event`, as `publish` does), each failure named by index and field.
+   (`schemas.events.parse_event`, as `publish` does), each failure named by index and field;
+   and no event_id twice in one request (decision: a batch that repeats an event is a
+   mistake of the sending system; a resend in a later request is the worker's to ignore).
 3. records: each event's JSON as sent (the bytes of the object, re-serialised compactly
    by orjson, never the model's re-rendering), keyed by dossier id, on the partition of
    its key (`partition_for`, as `publish` does), signed when a signer and key are set.
@@ -83,14 +85,23 @@ def validate(items: Sequence[Any], registry: Any) -> tuple[list[DossierEvent], I
     """Every item validated: the events, and the failures by index (None when all hold)."""
     events: list[DossierEvent] = []
     errors: dict[int, list[FieldError]] = {}
+    first_of: dict[str, int] = {}
     for index, item in enumerate(items):
         if not isinstance(item, dict):
             errors[index] = [FieldError("event", "expected a JSON object")]
             continue
         try:
-            events.append(parse_event(item, registry))
+            event = parse_event(item, registry)
         except EventValidationError as exc:
             errors[index] = exc.errors
+            continue
+        event_id = str(event.event_id)
+        if event_id in first_of:
+            message = f"the same event_id as the event at index {first_of[event_id]}"
+            errors[index] = [FieldError("event_id", message)]
+            continue
+        first_of[event_id] = index
+        events.append(event)
     return events, (Invalid(errors) if errors else None)
 
 

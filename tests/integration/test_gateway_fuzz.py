@@ -10,7 +10,7 @@ Two generators drive one gateway process on the real broker:
 Every response must have a status the description documents for the operation (never a
 500), and fit its documented model. At the end, the events the gateway accepted (202)
 must be on the topic exactly once: the topic grew by their count, and its event ids are
-unique and the accepted ones.
+unique and the accepted ones; and every event on it names the token's agency.
 """
 
 from __future__ import annotations
@@ -94,44 +94,66 @@ def running(
 
 KINDS = ["accepted", "processing", "supplement_requested", "resolved", "refused", "withdrawn"]
 JUNK_VALUES = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.text(max_size=20), st.just([]), st.just({})
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**63), 2**63 - 1),  # what JSON encoders carry
+    st.text(max_size=20),
+    st.just([]),
+    st.just({}),
 )
 
 
-@st.composite
-def event_item(draw: st.DrawFn) -> Any:
+def clean_event(draw: st.DrawFn) -> dict[str, Any]:
     doc = event_doc(
         draw(st.sampled_from(KINDS)),
         agency=XD,
         dossier_id=f"HP-SO-XD-{draw(st.integers(0, 30)):06d}",
         sequence=draw(st.integers(1, 5)),
     )
-    doc["event_id"] = "to-be-filled"  # a fresh UUID at send time: accepted ids stay unique
-    mutation = draw(st.sampled_from(["none", "none", "none", "drop", "value", "agency", "extra"]))
+    doc["event_id"] = str(uuid.uuid4())  # fresh: the accepted ids are unique
+    return doc
+
+
+def mutate(draw: st.DrawFn, doc: Any) -> Any:
+    """One thing wrong with an event: a field dropped or junk, another agency, an unknown
+    field, a resent event (the same id), or no object at all."""
+    if not isinstance(doc, dict) or not doc:  # spoiled already
+        return draw(JUNK_VALUES)
+    mutation = draw(st.sampled_from(["drop", "value", "agency", "other", "extra", "junk"]))
     key = draw(st.sampled_from(sorted(doc)))
+    doc = dict(doc)
     if mutation == "drop":
         del doc[key]
     elif mutation == "value":
         doc[key] = draw(JUNK_VALUES)
-    elif mutation == "agency":
-        doc["agency"] = {
-            "code": draw(st.sampled_from(["SO-YTE", "11311", "NOPE"])),
-            "level": "city",
-        }
+    elif mutation == "agency":  # a valid event of another agency
+        doc["agency"] = {"code": draw(st.sampled_from(["SO-YTE", "SO-TC"])), "level": "city"}
+    elif mutation == "other":  # codes the registry does not have at this level
+        doc["agency"] = {"code": draw(st.sampled_from(["11311", "NOPE"])), "level": "city"}
     elif mutation == "extra":
         doc["applicant_name"] = "Nguyễn Văn A"
-    return doc if draw(st.integers(0, 20)) else draw(JUNK_VALUES)
+    else:
+        return draw(JUNK_VALUES)
+    return doc
 
 
 @st.composite
 def request_body(draw: st.DrawFn) -> tuple[bytes, str]:
+    """A batch of valid events, then none, one or several of them spoiled; or junk bytes."""
     if draw(st.integers(0, 9)) == 0:
         junk = draw(st.binary(max_size=200))
         return junk, draw(st.sampled_from(["application/json", "application/x-ndjson"]))
-    items = draw(st.lists(event_item(), min_size=0, max_size=60))
-    for item in items:
-        if isinstance(item, dict) and item.get("event_id") == "to-be-filled":
-            item["event_id"] = str(uuid.uuid4())
+    items: list[Any] = [clean_event(draw) for _ in range(draw(st.integers(0, 60)))]
+    spoiled = draw(st.sampled_from(["none", "one", "several", "foreign"]))
+    if items and spoiled == "foreign":  # one valid event of another agency among valid ones
+        index = draw(st.integers(0, len(items) - 1))
+        items[index] = items[index] | {"agency": {"code": "SO-YTE", "level": "city"}}
+    elif items and spoiled != "none":
+        count = 1 if spoiled == "one" else draw(st.integers(1, len(items)))
+        for index in draw(st.lists(st.integers(0, len(items) - 1), min_size=count, max_size=count)):
+            items[index] = mutate(draw, items[index])
+    if items and draw(st.integers(0, 19)) == 0:  # the same event twice in one batch
+        items.append(items[0])
     form = draw(st.sampled_from(["object", "array", "ndjson"]))
     if form == "object" and items:
         return orjson.dumps(items[0]), "application/json"
@@ -196,11 +218,11 @@ def test_every_answer_is_documented_and_every_accepted_event_is_on_the_topic_onc
     assert ledger.statuses[202] > 0 and ledger.statuses[400] > 0 and ledger.statuses[403] > 0
     grown = sum(end_offsets(stack.kafka_bootstrap, names.events_topic).values()) - before
     assert grown == len(ledger.accepted), ledger.statuses
-    on_topic = [
-        orjson.loads(r.value)["event_id"]
-        for r in read_all(stack.kafka_bootstrap, names.events_topic)
-    ]
+    records = [orjson.loads(r.value) for r in read_all(stack.kafka_bootstrap, names.events_topic)]
+    on_topic = [r["event_id"] for r in records]
     assert len(on_topic) == len(set(on_topic))
+    # Nothing for another agency than the token's reached the topic.
+    assert {r["agency"]["code"].strip() for r in records} <= {"SO-XD"}
     assert Counter(on_topic) == Counter(ledger.accepted)
     print(f"schemathesis: {sorted(seen)}")
     print(f"statuses: {dict(sorted(ledger.statuses.items()))}; accepted {len(ledger.accepted)}")

@@ -60,6 +60,18 @@ def test_invalid_events_are_named_by_index_and_field() -> None:
     assert 0 not in fields
 
 
+def test_an_event_id_twice_in_one_request_is_invalid_at_its_second_index() -> None:
+    first = xd()
+    items = [first, xd(), dict(first), xd(event_id=first["event_id"], sequence=2)]
+    checked = batch.check(items, "SO-XD", REGISTRY)
+    assert isinstance(checked, batch.Invalid)
+    assert {i: [e.field for e in errs] for i, errs in checked.errors.items()} == {
+        2: ["event_id"],
+        3: ["event_id"],
+    }
+    assert "index 0" in checked.errors[3][0].message
+
+
 def test_an_agency_outside_the_registry_is_invalid_not_forbidden() -> None:
     items = [event_doc(agency={"code": "SO-NOPE", "level": "city"})]
     assert isinstance(batch.check(items, "SO-NOPE", REGISTRY), batch.Invalid)

@@ -7,6 +7,8 @@ records' keys, values, partitions and signature headers.
 
 from __future__ import annotations
 
+import ssl
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,6 +31,7 @@ from tests.integration.gateways import (
     gateway_env,
     read_all,
 )
+from tests.integration.test_publisher import refusing_topic
 
 PARTITIONS = 4
 XD = {"code": "SO-XD", "level": "city"}
@@ -57,9 +60,9 @@ def start_gateway(  # type: ignore[no-untyped-def]
     tokens = {agency: add_token(tokens_file, agency) for agency in ("SO-XD", "SO-YTE")}
     started: list[GatewayProcess] = []
 
-    def start(**settings: str) -> tuple[GatewayProcess, dict[str, str]]:
+    def start(scheme: str = "http", **settings: str) -> tuple[GatewayProcess, dict[str, str]]:
         env = gateway_env(stack, names, tokens_file, **settings)
-        gateway = GatewayProcess(env, tmp_path / "gateway.log").start()
+        gateway = GatewayProcess(env, tmp_path / "gateway.log", scheme=scheme).start()
         started.append(gateway)
         return gateway, tokens
 
@@ -188,3 +191,49 @@ def test_over_the_rate_limit_is_429_with_retry_after(start_gateway, stack, names
     yte = event_doc(agency=YTE)
     assert post(gateway.url, tokens["SO-YTE"], orjson.dumps(yte)).status_code == 202
     assert sum(settle_offsets(stack.kafka_bootstrap, names.events_topic).values()) == 6
+
+
+def test_a_broker_that_does_not_acknowledge_is_a_503_naming_each_event(
+    stack, names: Names, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    tokens_file = tmp_path / "tokens.json"
+    token = add_token(tokens_file, "SO-XD")
+    env = gateway_env(stack, names, tokens_file, gateway_ack_timeout_s="3")
+    with (
+        refusing_topic(stack.kafka_bootstrap, names.events_topic),
+        GatewayProcess(env, tmp_path / "gateway.log") as gateway,
+    ):
+        batch = [xd_event(1), xd_event(2)]
+        response = post(gateway.url, token, orjson.dumps(batch))
+        assert response.status_code == 503, response.text
+        events = response.json()["events"]
+        assert [(e["index"], e["event_id"]) for e in events] == [
+            (0, batch[0]["event_id"]),
+            (1, batch[1]["event_id"]),
+        ]
+        assert {e["status"] for e in events} == {"not_acknowledged"}
+        assert "status=503" in gateway.log()
+
+
+def test_tls_when_a_certificate_and_key_are_set(start_gateway, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cert, key = tmp_path / "gateway.crt", tmp_path / "gateway.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    gateway, tokens = start_gateway(
+        gateway_tls_cert_file=str(cert), gateway_tls_key_file=str(key), scheme="https"
+    )
+    assert gateway.url.startswith("https://")
+    response = httpx.post(
+        f"{gateway.url}/v1/events",
+        content=orjson.dumps(xd_event(1)),
+        headers={"Authorization": f"Bearer {tokens['SO-XD']}", "Content-Type": "application/json"},
+        verify=ssl.create_default_context(cafile=str(cert)),
+        timeout=30,
+    )
+    assert response.status_code == 202, response.text
+    with pytest.raises(httpx.HTTPError):  # plain HTTP is not served
+        httpx.get(gateway.url.replace("https://", "http://") + "/v1/health", timeout=5)

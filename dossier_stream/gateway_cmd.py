@@ -166,7 +166,9 @@ def _serve(args: argparse.Namespace, settings: GatewaySettings) -> int:
         raise CommandError("--tls-cert and --tls-key go together", EXIT_USAGE)
     registry = _registry(args.registry)
     tokens = TokenFile(settings.gateway_tokens_file)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP named: asyncio sets TCP_NODELAY on accepted connections only when the
+    # listening socket says so, and without it every keep-alive answer waits ~40 ms (Nagle).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((args.host, args.port))

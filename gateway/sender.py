@@ -109,7 +109,7 @@ class KafkaSender:
                         partition=record.partition,
                     )
                 )
-            except KafkaError as exc:
+            except Exception as exc:  # KafkaError, or any refusal: reported, never a 500
                 log.warning("event %d not handed to the producer: %r", record.index, exc)
                 futures.append(None)
         out = []

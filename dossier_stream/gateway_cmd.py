@@ -19,7 +19,7 @@ from pathlib import Path
 from common.errors import EXIT_USAGE, CommandError
 from gateway import token_file
 from gateway.settings import GatewaySettings
-from gateway.tokens import issue
+from gateway.tokens import TokenBook, issue
 from schemas.registry import AgencyRegistry
 
 EXAMPLES = """\
@@ -100,6 +100,30 @@ def run(args: argparse.Namespace) -> int:
     if args.gateway_command == "serve":
         return _serve(args, settings)
     path = settings.gateway_tokens_file
+    if args.token_command == "list":
+        return _list(token_file.load(path), path, as_json=args.json)
+    with token_file.locked(path):
+        return _change(args, path)
+
+
+def _list(book: TokenBook, path: Path, *, as_json: bool) -> int:
+    rows = [t.shown() for t in book.tokens]
+    if as_json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+    elif not rows:
+        print(f"no tokens in {path}", file=sys.stderr)
+    else:
+        print(f"{'ID':<9} {'AGENCY':<10} {'CREATED (UTC)':<26} {'SHA-256':<10} LABEL")
+        for r in rows:
+            print(
+                f"{r['id']:<9} {r['agency']:<10} {r['created_at']:<26} {r['sha256']:<10} "
+                f"{r['label']}"
+            )
+    return 0
+
+
+def _change(args: argparse.Namespace, path: Path) -> int:
+    """`token add` or `token revoke`, under the tokens file's lock."""
     book = token_file.load(path)
     if args.token_command == "add":
         registry = _registry(args.registry)
@@ -118,20 +142,6 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         print(token, flush=True)
-        return 0
-    if args.token_command == "list":
-        rows = [t.shown() for t in book.tokens]
-        if args.json:
-            print(json.dumps(rows, ensure_ascii=False, indent=2))
-        elif not rows:
-            print(f"no tokens in {path}", file=sys.stderr)
-        else:
-            print(f"{'ID':<9} {'AGENCY':<10} {'CREATED (UTC)':<26} {'SHA-256':<10} LABEL")
-            for r in rows:
-                print(
-                    f"{r['id']:<9} {r['agency']:<10} {r['created_at']:<26} {r['sha256']:<10} "
-                    f"{r['label']}"
-                )
         return 0
     try:
         book = book.revoke(args.id)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -45,6 +48,20 @@ def save(path: Path, book: TokenBook) -> None:
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
         raise TokenFileError(f"cannot write the tokens file {path}: {exc.strerror}") from None
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold the tokens file's lock (a `.lock` file beside it) while changing it, so that two
+    `token add` at once do not lose one of the tokens."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = path.with_name(f"{path.name}.lock")
+    with open(lock, "a", encoding="utf-8") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 class TokenFile:

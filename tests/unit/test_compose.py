@@ -213,3 +213,12 @@ def test_conditions_of_the_short_form_are_service_started(services: dict[str, An
 def test_environment_list_form(services: dict[str, Any]) -> None:
     services["worker"]["environment"] = ["DOSSIER_REDIS_URL=redis://redis:6379/0"]
     assert environment(services["worker"]) == {"DOSSIER_REDIS_URL": "redis://redis:6379/0"}
+
+
+def test_the_image_copies_every_package_the_project_installs() -> None:
+    import tomllib
+
+    project = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    packages = [p.rstrip("*") for p in project["tool"]["setuptools"]["packages"]["find"]["include"]]
+    text = (PROJECT_ROOT / "Dockerfile").read_text()
+    assert [p for p in packages if f"COPY {p} ./{p}\n" not in text] == []

@@ -1,5 +1,5 @@
-# Image of the dossier-stream commands (worker, simulate, publish, watch, dashboard), used by
-# docker-compose.yml. Kafka and Redis come from their own images there.
+# Image of the dossier-stream commands (worker, simulate, publish, watch, dashboard,
+# gateway), used by docker-compose.yml. Kafka and Redis come from their own images there.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -17,6 +17,7 @@ COPY producers ./producers
 COPY stream_apps ./stream_apps
 COPY dossier_stream ./dossier_stream
 COPY dashboard ./dashboard
+COPY gateway ./gateway
 # uid and gid 10001: docker-compose.yml hands the secrets to this user and group.
 RUN pip install . \
     && groupadd --gid 10001 dossier \

@@ -8,7 +8,7 @@ JS_DIR := tests/js
 JS_STAMP := $(JS_DIR)/node_modules/.installed-$(shell cat $(JS_DIR)/package-lock.json | sha1sum | cut -c1-12)
 
 .PHONY: setup demo test lint unit services-up services-down bench bench-latency bench-restore crash-test fault-test clean \
-	dashboard-screenshots
+	dashboard-screenshots bench-gateway
 
 setup: $(STAMP) $(JS_STAMP)
 
@@ -65,6 +65,11 @@ bench-latency: setup
 bench-restore: setup
 	$(BIN)/dossier-stream services up
 	$(BIN)/python -m bench.restore --dossiers 100000 1000000
+
+# The HTTP gateway: events/s and response times in batches of 100 and 1,000 from 4 agencies.
+bench-gateway: setup
+	$(BIN)/dossier-stream services up
+	$(BIN)/python -m bench.gateway
 
 # The full crash test: 200,000+ events, five SIGKILLs, a broker restart, a Redis flush.
 crash-test: setup

@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "alerts": ("dossier_stream.alerts_cmd", "list the alerts open now and recent, or follow them"),
     "top": ("dossier_stream.top", "the city overview and the worst agencies, live in a terminal"),
     "dashboard": ("dossier_stream.dashboard_cmd", "serve the web dashboard and its JSON API"),
+    "gateway": ("dossier_stream.gateway_cmd", "serve the HTTP ingestion gateway; agency tokens"),
     "demo": ("dossier_stream.demo", "start everything and run a simulated workload to watch"),
     "schema": ("schemas.schema_cmd", "export or check the event contract's JSON Schema"),
 }
@@ -62,6 +63,7 @@ examples:
   dossier-stream watch                     # live figures from Redis
   dossier-stream alerts list               # alerts open now and the most recent ones
   dossier-stream dashboard                 # the web dashboard on http://127.0.0.1:8066/
+  dossier-stream gateway serve             # HTTP ingestion for agency systems (:8077)
 
 Run `dossier-stream COMMAND --help` for the options of each command.
 

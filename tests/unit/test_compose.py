@@ -458,3 +458,12 @@ def test_secrets_go_to_the_users_the_images_run_as(secured: dict[str, Any]) -> N
     assert "chown 1000:10001 /secrets/kafka\n" in script  # the broker lists *.password
     assert "chown 999 /secrets/tls/redis.crt" in script
     assert "chown 10001 /secrets/redis/*.password /secrets/signing/*" in script
+
+
+def test_the_image_copies_every_package_the_project_installs() -> None:
+    import tomllib
+
+    project = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    packages = [p.rstrip("*") for p in project["tool"]["setuptools"]["packages"]["find"]["include"]]
+    text = (PROJECT_ROOT / "Dockerfile").read_text()
+    assert [p for p in packages if f"COPY {p} ./{p}\n" not in text] == []

@@ -1,9 +1,10 @@
 """The packages import downwards only: the command line wires the adapters, never the reverse.
 
-dossier_stream (command line)  ->  producers, stream_apps, dashboard (adapters)  ->  common
+dossier_stream (command line)  ->  producers, stream_apps, dashboard, gateway  ->  common
                                                                                  ->  schemas, domain
 The dashboard reads only Redis: it imports the contract (schemas) and common, never the
-worker, the producers or the domain's internals.
+worker, the producers or the domain's internals. The gateway publishes as the producers
+do (it uses their partitioner), and knows nothing of the worker or the command line.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ FORBIDDEN = {
     "domain": {"dossier_stream", "stream_apps", "producers", "common"},
     "common": {"dossier_stream", "stream_apps", "producers"},
     "dashboard": {"dossier_stream", "stream_apps", "producers", "domain"},
+    "gateway": {"dossier_stream", "stream_apps", "domain", "dashboard"},
 }
 
 

@@ -9,6 +9,7 @@ import pytest
 from common.settings import StackSettings
 from dashboard.settings import DashboardSettings
 from dossier_stream.settings import LocalStackSettings
+from gateway.settings import GatewaySettings
 from stream_apps.settings import WorkerSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -16,7 +17,13 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 FIELDS = sorted(
     {
         name
-        for cls in (StackSettings, WorkerSettings, LocalStackSettings, DashboardSettings)
+        for cls in (
+            StackSettings,
+            WorkerSettings,
+            LocalStackSettings,
+            DashboardSettings,
+            GatewaySettings,
+        )
         for name in cls.model_fields
     }
 )

@@ -2,29 +2,33 @@
 
 A real worker (its own process, principal `worker`, holding the signing master key)
 reads the events topic of `services up --secure`. An agency with a Kafka principal of its
-own publishes its events signed with its key; the gateway's principal publishes another
-agency's events signed as `gateway`. Then three forged records arrive: a valid signature
-of one agency on another agency's event (claiming the sequence the real next event
-needs), a record with no signature, and a signed record whose bytes were changed. The
-figures must equal the reference computed from the genuine events alone, the forged
-records must be in the dead-letter topic as `unauthenticated`, the dashboard must serve
-the figures with the read-only Redis user, and no secret may appear in any log.
+own publishes its events signed with its key; another agency posts its events to the
+HTTP gateway (its own process, principal `gateway`, signing as `gateway`) with its API
+token, after that token was refused (403, nothing in Kafka) for the first agency's event.
+Then three forged records arrive: a valid signature of one agency on another agency's
+event (claiming the sequence the real next event needs), a record with no signature,
+and a signed record whose bytes were changed. The figures must equal the reference
+computed from the genuine events alone, the forged records must be in the dead-letter
+topic as `unauthenticated`, the dashboard must serve the figures with the read-only
+Redis user, and no secret (passwords, keys, the API token) may appear in any log.
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import orjson
 import pytest
 import redis
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from common import kafka_admin
 from common.connections import kafka_options, redis_client
@@ -35,6 +39,7 @@ from schemas.serving import meta_key, scope_key
 from schemas.signing import sign
 from tests.cli import free_port
 from tests.factories import event, lifecycle
+from tests.integration.gateways import GatewayProcess, add_token
 from tests.integration.pipeline import clock_of
 from tests.integration.workers import WorkerProcess, read_hash, wait_for
 from tests.reference import reference_snapshots
@@ -123,11 +128,20 @@ def test_only_events_vouched_for_by_their_agency_count(
         15
     )
     direct.close()
-    with DossierPublisher(
-        worker_settings.kafka_bootstrap, topic, settings=stack.settings_for(GATEWAY)
-    ) as pub:
-        for ev in via_gateway:
-            pub.publish(ev)
+    # SO-TC's system posts through the HTTP gateway, which logs in as `gateway` and signs.
+    tokens_file = tmp_path / "tokens.json"
+    token = add_token(tokens_file, OTHER)
+    gateway_env = stack.env_for(GATEWAY) | {"DOSSIER_GATEWAY_TOKENS_FILE": str(tokens_file)}
+    with GatewayProcess(gateway_env, tmp_path / "gateway.log") as gateway:
+        before = _end_offsets(stack, topic)
+        # SO-TC's token cannot publish SO-XD's events: 403, and nothing reaches Kafka.
+        refused = _post(gateway.url, token, [via_gateway[0], own[0]])
+        assert refused.status_code == 403, refused.text
+        time.sleep(1.0)  # a late write would show by now
+        assert _end_offsets(stack, topic) == before
+        accepted = _post(gateway.url, token, via_gateway)
+        assert accepted.status_code == 202, accepted.text
+        assert _end_offsets(stack, topic) != before
     forged_count = 3
     total = len(own) + len(via_gateway) + forged_count
 
@@ -138,7 +152,7 @@ def test_only_events_vouched_for_by_their_agency_count(
         "DOSSIER_DATA_DIR": str(tmp_path / "worker-data"),
     }
     reader = redis_client(stack.settings_for(READER), decode_responses=True)
-    logs = [tmp_path / "worker.log", tmp_path / "dashboard.log"]
+    logs = [tmp_path / "worker.log", tmp_path / "dashboard.log", tmp_path / "gateway.log"]
     dashboard: subprocess.Popen[bytes] | None = None
     with WorkerProcess(env, logs[0]) as worker:
         prefix = worker_settings.redis_prefix
@@ -197,9 +211,25 @@ def test_only_events_vouched_for_by_their_agency_count(
     texts = [p.read_text(errors="replace") for p in logs if p.exists()]
     service_logs = stack.paths.stack.logs
     texts += [p.read_text(errors="replace") for p in service_logs.glob("*") if p.is_file()]
+    secrets.append(token)
     leaked = [s[:4] + "…" for s in secrets if any(s in text for text in texts)]
     assert not leaked, f"secrets found in logs: {leaked}"
     reader.close()
+
+
+def _post(url: str, token: str, events: list[DossierEvent]) -> httpx.Response:
+    body = b"[" + b",".join(e.model_dump_json().encode() for e in events) + b"]"
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    return httpx.post(f"{url}/v1/events", content=body, headers=headers, timeout=30)
+
+
+def _end_offsets(stack: SecureStack, topic: str) -> dict[int, int]:
+    consumer = KafkaConsumer(**_client(stack, ADMIN))
+    try:
+        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
+        return {tp.partition: offset for tp, offset in consumer.end_offsets(parts).items()}
+    finally:
+        consumer.close()
 
 
 def _path_env() -> dict[str, str]:

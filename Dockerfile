@@ -21,7 +21,9 @@ COPY gateway ./gateway
 # uid and gid 10001: docker-compose.yml hands the secrets to this user and group.
 RUN pip install . \
     && groupadd --gid 10001 dossier \
-    && useradd --create-home --uid 10001 --gid 10001 dossier
+    && useradd --create-home --uid 10001 --gid 10001 dossier \
+    && install -d -o dossier -g dossier /var/lib/dossier-gateway
+# /var/lib/dossier-gateway: the gateway's tokens file (a named volume copies the owner).
 
 USER dossier
 CMD ["dossier-stream", "--help"]

@@ -18,6 +18,7 @@ from common.settings import PROJECT_ROOT, StackSettings
 from dossier_stream import securestack
 from dossier_stream.credentials import Material
 from dossier_stream.settings import LocalStackSettings
+from gateway.settings import GatewaySettings
 from stream_apps.settings import WorkerSettings
 
 COMPOSE_FILE = PROJECT_ROOT / "docker-compose.plain.yml"
@@ -232,6 +233,8 @@ PRINCIPAL_OF = {
     "worker": securestack.WORKER,
     "simulator": securestack.GATEWAY,
     "acls": securestack.ADMIN,
+    "gateway": securestack.GATEWAY,
+    "dashboard": securestack.READER,
 }
 
 
@@ -270,7 +273,9 @@ def inline_secrets(env: dict[str, str]) -> list[str]:
     )
 
 
-@pytest.mark.parametrize("name", ["secrets", "kafka", "redis", "acls", "worker", "simulator"])
+@pytest.mark.parametrize(
+    "name", ["secrets", "kafka", "redis", "acls", "worker", "simulator", "gateway", "dashboard"]
+)
 def test_secure_service_exists(secured: dict[str, Any], name: str) -> None:
     assert name in secured
 
@@ -281,7 +286,7 @@ def test_plain_variant_is_the_other_file_and_says_so() -> None:
     assert "plaintext variant" in COMPOSE_FILE.read_text().split("\nx-", 1)[0]
 
 
-@pytest.mark.parametrize("name", ["worker", "simulator", "acls"])
+@pytest.mark.parametrize("name", ["worker", "simulator", "acls", "gateway", "dashboard"])
 def test_clients_use_sasl_ssl_and_tls_redis(secured: dict[str, Any], name: str) -> None:
     env = environment(secured[name])
     assert env["DOSSIER_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
@@ -295,7 +300,8 @@ def test_no_inline_secret_anywhere(secured: dict[str, Any]) -> None:
         env = environment(service)
         assert inline_secrets(env) == [], name
         for variable, value in env.items():
-            if variable.endswith("_FILE"):
+            # The gateway's tokens file holds hashes only, and the gateway writes it.
+            if variable.endswith("_FILE") and variable != "DOSSIER_GATEWAY_TOKENS_FILE":
                 assert Path(value).is_relative_to(SECRETS), (name, variable)
     text = SECURE_FILE.read_text() + entrypoint_script()
     # Passwords only as references: $password is `${dir:...}` (read by the broker from
@@ -330,11 +336,14 @@ def test_principals_get_the_variables_of_their_local_env_file(
             assert env[variable] == value, variable
 
 
-@pytest.mark.parametrize("name", ["worker", "simulator", "acls", "secrets"])
+@pytest.mark.parametrize("name", ["worker", "simulator", "acls", "secrets", "gateway", "dashboard"])
 def test_secure_dossier_variables_are_settings_fields(secured: dict[str, Any], name: str) -> None:
     env = environment(secured[name])
-    local_fields = {f"DOSSIER_{f.upper()}" for f in LocalStackSettings.model_fields}
-    assert set(unknown_dossier_variables(env)) - local_fields == set()
+    other_fields = {
+        f"DOSSIER_{f.upper()}"
+        for f in (*LocalStackSettings.model_fields, *GatewaySettings.model_fields)
+    }
+    assert set(unknown_dossier_variables(env)) - other_fields == set()
 
 
 def test_secure_host_ports_are_the_secured_local_stack_ports(secured: dict[str, Any]) -> None:

@@ -24,19 +24,25 @@ def _password(settings: StackSettings) -> str | None:
     return settings.kafka_password.get_secret_value() if settings.kafka_password else None
 
 
+def _sasl(s: StackSettings) -> dict[str, Any]:
+    """The protocol, and the SASL login when the protocol has one (same names in both clients)."""
+    options: dict[str, Any] = {"security_protocol": s.kafka_security_protocol}
+    if s.kafka_security_protocol.startswith("SASL"):
+        options |= {
+            "sasl_mechanism": s.kafka_sasl_mechanism,
+            "sasl_plain_username": s.kafka_username,
+            "sasl_plain_password": _password(s),
+        }
+    return options
+
+
 def kafka_options(settings: StackSettings | None = None) -> dict[str, Any]:
     """Security options for a kafka-python client (KafkaProducer, KafkaConsumer, admin)."""
     s = _settings(settings)
     protocol = s.kafka_security_protocol
     if protocol == "PLAINTEXT":
         return {}
-    options: dict[str, Any] = {"security_protocol": protocol}
-    if protocol.startswith("SASL"):
-        options |= {
-            "sasl_mechanism": s.kafka_sasl_mechanism,
-            "sasl_plain_username": s.kafka_username,
-            "sasl_plain_password": _password(s),
-        }
+    options = _sasl(s)
     if protocol.endswith("SSL"):
         options |= {"ssl_check_hostname": True}
         if s.kafka_ca_file is not None:
@@ -59,13 +65,7 @@ def aiokafka_options(settings: StackSettings | None = None) -> dict[str, Any]:
     protocol = s.kafka_security_protocol
     if protocol == "PLAINTEXT":
         return {}
-    options: dict[str, Any] = {"security_protocol": protocol}
-    if protocol.startswith("SASL"):
-        options |= {
-            "sasl_mechanism": s.kafka_sasl_mechanism,
-            "sasl_plain_username": s.kafka_username,
-            "sasl_plain_password": _password(s),
-        }
+    options = _sasl(s)
     context = kafka_ssl_context(s)
     if context is not None:
         options["ssl_context"] = context

@@ -465,6 +465,25 @@ def _log4j_options(
     ]
 
 
+# The broker settings of a one-node local cluster (the plain and the secured stack).
+ONE_NODE_PROPERTIES = {
+    "num.partitions": "4",
+    "default.replication.factor": "1",
+    "min.insync.replicas": "1",
+    "auto.create.topics.enable": "false",
+    "offsets.topic.replication.factor": "1",
+    # One broker: a handful of partitions for internal topics makes the first
+    # consumer group and the first transaction quick to set up.
+    "offsets.topic.num.partitions": "8",
+    "transaction.state.log.replication.factor": "1",
+    "transaction.state.log.min.isr": "1",
+    "transaction.state.log.num.partitions": "8",
+    "share.coordinator.state.topic.replication.factor": "1",
+    "share.coordinator.state.topic.min.isr": "1",
+    "group.initial.rebalance.delay.ms": "0",
+}
+
+
 def _server_properties(settings: LocalStackSettings, paths: StackPaths) -> str:
     client = f"{HOST}:{settings.kafka_port}"
     controller = f"{HOST}:{settings.kafka_controller_port}"
@@ -478,20 +497,7 @@ def _server_properties(settings: LocalStackSettings, paths: StackPaths) -> str:
         "controller.listener.names": "CONTROLLER",
         "controller.quorum.bootstrap.servers": controller,
         "log.dirs": str(paths.kafka_data),
-        "num.partitions": "4",
-        "default.replication.factor": "1",
-        "min.insync.replicas": "1",
-        "auto.create.topics.enable": "false",
-        "offsets.topic.replication.factor": "1",
-        # One broker: a handful of partitions for internal topics makes the first
-        # consumer group and the first transaction quick to set up.
-        "offsets.topic.num.partitions": "8",
-        "transaction.state.log.replication.factor": "1",
-        "transaction.state.log.min.isr": "1",
-        "transaction.state.log.num.partitions": "8",
-        "share.coordinator.state.topic.replication.factor": "1",
-        "share.coordinator.state.topic.min.isr": "1",
-        "group.initial.rebalance.delay.ms": "0",
+        **ONE_NODE_PROPERTIES,
     }
     header = "# Written by dossier_stream/localstack.py at every start; edits are overwritten.\n"
     return header + "".join(f"{key}={value}\n" for key, value in props.items())

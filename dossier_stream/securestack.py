@@ -53,6 +53,7 @@ from dossier_stream import localstack
 from dossier_stream.credentials import Material, ensure_material
 from dossier_stream.localstack import (
     HOST,
+    ONE_NODE_PROPERTIES,
     SERVICES,
     LocalStackError,
     Service,
@@ -640,18 +641,7 @@ def server_properties(settings: LocalStackSettings, paths: StackPaths, material:
         "allow.everyone.if.no.acl.found": "false",
         "super.users": f"User:{ADMIN}",
         "log.dirs": str(paths.kafka_data),
-        "num.partitions": "4",
-        "default.replication.factor": "1",
-        "min.insync.replicas": "1",
-        "auto.create.topics.enable": "false",
-        "offsets.topic.replication.factor": "1",
-        "offsets.topic.num.partitions": "8",
-        "transaction.state.log.replication.factor": "1",
-        "transaction.state.log.min.isr": "1",
-        "transaction.state.log.num.partitions": "8",
-        "share.coordinator.state.topic.replication.factor": "1",
-        "share.coordinator.state.topic.min.isr": "1",
-        "group.initial.rebalance.delay.ms": "0",
+        **ONE_NODE_PROPERTIES,
     }
     header = "# Written by dossier_stream/securestack.py at every start; edits are overwritten.\n"
     return header + "".join(f"{key}={value}\n" for key, value in props.items())

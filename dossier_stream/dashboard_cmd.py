@@ -7,10 +7,9 @@ the worker (server-sent events); the API's description is at /docs and /openapi.
 from __future__ import annotations
 
 import argparse
-import socket
 
-from common.errors import CommandError
 from dashboard.settings import DashboardSettings
+from dossier_stream.listen import listening_socket
 from dossier_stream.watch import redis_url_arg
 
 EXAMPLES = """\
@@ -52,13 +51,7 @@ def run(args: argparse.Namespace) -> int:
             "dashboard_port": args.port,
         }
     )
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((args.host, args.port))
-    except OSError as exc:
-        sock.close()
-        raise CommandError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
+    sock = listening_socket(args.host, args.port)
     port = sock.getsockname()[1]
     print(
         f"dashboard on {url_of(args.host, port)} (Redis {args.redis_url}, prefix "

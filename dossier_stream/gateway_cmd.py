@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 from common.errors import EXIT_USAGE, CommandError
+from dossier_stream.listen import listening_socket
 from gateway import token_file
 from gateway.settings import GatewaySettings
 from gateway.tokens import TokenBook, issue
@@ -176,15 +176,7 @@ def _serve(args: argparse.Namespace, settings: GatewaySettings) -> int:
         raise CommandError("--tls-cert and --tls-key go together", EXIT_USAGE)
     registry = _registry(args.registry)
     tokens = TokenFile(settings.gateway_tokens_file)
-    # IPPROTO_TCP named: asyncio sets TCP_NODELAY on accepted connections only when the
-    # listening socket says so, and without it every keep-alive answer waits ~40 ms (Nagle).
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((args.host, args.port))
-    except OSError as exc:
-        sock.close()
-        raise CommandError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
+    sock = listening_socket(args.host, args.port)
     sender = KafkaSender(settings)
     port = sock.getsockname()[1]
     scheme = "https" if args.tls_cert else "http"

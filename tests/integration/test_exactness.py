@@ -29,6 +29,7 @@ from tests.integration.pipeline import (
     first_difference,
     meta,
     publish_raw,
+    read_topic,
     redis_figures,
     simulate,
     view_difference,
@@ -37,6 +38,7 @@ from tests.integration.pipeline import (
 from tests.integration.workers import WorkerProcess, wait_for, worker_env
 from tests.reference import reference_series, reference_snapshots
 
+PARTITIONS_SHARED = 16
 GARBAGE = [b"not json at all", b'{"dossier_id": "X", "sequence": "one"}']
 
 
@@ -134,8 +136,9 @@ def test_two_workers_sharing_the_partitions_give_the_exact_figures(
     stack, names, make_topics, redis_client: redis.Redis, tmp_path: Path
 ) -> None:
     # Per-agency figures add up from dossiers spread over every partition: with two
-    # workers each owning half of them, the figures stage still merges them exactly.
-    make_topics(names, partitions=4)
+    # workers each owning 8 of 16 partitions, the figures stage still merges them
+    # exactly, and no partials message comes near the broker's 1 MiB limit.
+    make_topics(names, partitions=PARTITIONS_SHARED)
     lines = simulate(
         tmp_path / "workload.jsonl",
         "--start",
@@ -150,7 +153,10 @@ def test_two_workers_sharing_the_partitions_give_the_exact_figures(
     events = events_of(lines)
     t = clock_of(events)
     expected = reference_snapshots(events, t)
-    env = worker_env(stack, names, tmp_path) | {"DOSSIER_CLOCK": "event"}
+    env = worker_env(stack, names, tmp_path) | {
+        "DOSSIER_CLOCK": "event",
+        "DOSSIER_PARTITIONS": str(PARTITIONS_SHARED),
+    }
     first = WorkerProcess(env, tmp_path / "w1.log").start()
     second = WorkerProcess(env, tmp_path / "w2.log").start()
     try:
@@ -160,7 +166,8 @@ def test_two_workers_sharing_the_partitions_give_the_exact_figures(
                 return json.loads(r.read())
 
         def split() -> bool:
-            return all(len(health(w)["partitions"]) == 2 for w in (first, second))
+            half = PARTITIONS_SHARED // 2
+            return all(len(health(w)["partitions"]) == half for w in (first, second))
 
         assert wait_for(split, 60), first.log_tail() + second.log_tail()
         publish_raw(
@@ -181,6 +188,9 @@ def test_two_workers_sharing_the_partitions_give_the_exact_figures(
         want = expected_view(expected, reference_series(events, t))
         got = wait_until_equal(lambda: contract_view(redis_client, names.redis_prefix), want, 60)
         assert got == want, view_difference(want, got)
+        partials = f"{names.group_id}-partials"
+        sizes = [len(r.value or b"") for r in read_topic(stack.kafka_bootstrap, partials)]
+        assert sizes and max(sizes) < 768 * 1024, max(sizes)  # the broker's limit is 1 MiB
     finally:
         assert first.stop() == 0
         assert second.stop() == 0

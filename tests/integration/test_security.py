@@ -148,7 +148,6 @@ def test_only_events_vouched_for_by_their_agency_count(
     env = stack.env_for(WORKER) | {
         "DOSSIER_APP_ID": f"{stack.policy.app_id}-t{uuid.uuid4().hex[:8]}",
         "DOSSIER_CLOCK": "event",
-        "DOSSIER_ALERTS": "false",
         "DOSSIER_DATA_DIR": str(tmp_path / "worker-data"),
     }
     reader = redis_client(stack.settings_for(READER), decode_responses=True)

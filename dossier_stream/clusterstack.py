@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -221,10 +222,14 @@ def up(settings: LocalStackSettings, redis: bool = True) -> list[tuple[str, Star
     return named
 
 
-def down(settings: LocalStackSettings, redis: bool = True) -> list[tuple[str, StopResult]]:
-    """Stop the cluster's processes, by their recorded PID only."""
+def down(
+    settings: LocalStackSettings, only: Collection[str] | None = None
+) -> list[tuple[str, StopResult]]:
+    """Stop the cluster's processes (or those named in `only`), by their recorded PID only."""
     stopped: list[tuple[str, StopResult]] = []
-    for member in members(settings, redis):
+    for member in members(settings):
+        if only is not None and member.name not in only:
+            continue
         (result,) = localstack.stop_services(settings, member.paths, [member.service])
         stopped.append((member.name, result))
     return stopped

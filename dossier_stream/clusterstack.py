@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import uuid
 from collections.abc import Collection
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -225,14 +226,21 @@ def up(settings: LocalStackSettings, redis: bool = True) -> list[tuple[str, Star
 def down(
     settings: LocalStackSettings, only: Collection[str] | None = None
 ) -> list[tuple[str, StopResult]]:
-    """Stop the cluster's processes (or those named in `only`), by their recorded PID only."""
-    stopped: list[tuple[str, StopResult]] = []
-    for member in members(settings):
-        if only is not None and member.name not in only:
-            continue
+    """Stop the cluster's processes (or those named in `only`), by their recorded PID only.
+
+    All at once: a broker stopping cleanly asks the controller quorum to move its
+    leaderships away, and the last of three stopped one by one has no quorum left to ask.
+    """
+    chosen = [m for m in members(settings) if only is None or m.name in only]
+
+    def stop(member: Member) -> tuple[str, StopResult]:
         (result,) = localstack.stop_services(settings, member.paths, [member.service])
-        stopped.append((member.name, result))
-    return stopped
+        return member.name, result
+
+    if not chosen:
+        return []
+    with ThreadPoolExecutor(max_workers=len(chosen)) as pool:
+        return list(pool.map(stop, chosen))
 
 
 def status(settings: LocalStackSettings) -> list[tuple[str, ServiceStatus]]:

@@ -130,6 +130,9 @@ def test_a_broker_killed_mid_stream_loses_nothing(
 
         publisher.start()
         assert wait_for(lambda: applied_so_far() >= total // 4, 120), worker.log_tail()
+        # The worker has committed offsets by now: the broker's own topic has 3 replicas too.
+        (offsets,) = admin.describe_topics(["__consumer_offsets"])
+        assert {len(p["replica_nodes"]) for p in offsets["partitions"]} == {3}
         led = leaders(admin, names.events_topic)
         victim = led.most_common(1)[0][0]
         pid = clusterstack.broker_pids(local_stack_settings)[victim]

@@ -53,8 +53,8 @@ examples:
 
   dossier-stream services up --brokers 3     # three brokers (RF 3, min ISR 2) and a Redis
   dossier-stream services status --brokers 3 # each node by its recorded PID
-  DOSSIER_KAFKA_BOOTSTRAP=127.0.0.1:29292,127.0.0.1:29294,127.0.0.1:29296 \
-    DOSSIER_REDIS_URL=redis://127.0.0.1:26391/0 \
+  DOSSIER_KAFKA_BOOTSTRAP=127.0.0.1:29292,127.0.0.1:29294,127.0.0.1:29296 \\
+    DOSSIER_REDIS_URL=redis://127.0.0.1:26391/0 \\
     DOSSIER_REPLICATION_FACTOR=3 DOSSIER_MIN_INSYNC_REPLICAS=2 dossier-stream worker
   dossier-stream services logs --brokers 3 -n 5
   dossier-stream services down --brokers 3   # all three brokers and the cluster's Redis

@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 JS_DIR := tests/js
 JS_STAMP := $(JS_DIR)/node_modules/.installed-$(shell cat $(JS_DIR)/package-lock.json | sha1sum | cut -c1-12)
 
-.PHONY: setup demo test lint unit services-up services-down bench bench-latency bench-restore crash-test fault-test clean \
+.PHONY: setup demo test lint unit services-up services-down cluster-up cluster-down cluster-test bench bench-latency bench-restore crash-test fault-test clean \
 	dashboard-screenshots bench-gateway
 
 setup: $(STAMP) $(JS_STAMP)
@@ -44,6 +44,17 @@ services-up: setup
 
 services-down: setup
 	$(BIN)/dossier-stream services down
+
+# The local three-broker cluster (docs/cluster.md), next to the plain stack.
+cluster-up: setup
+	$(BIN)/dossier-stream services up --brokers 3
+
+cluster-down: setup
+	$(BIN)/dossier-stream services down --brokers 3
+
+# A broker SIGKILLed mid-stream on the three-broker cluster: nothing lost, figures exact.
+cluster-test: setup
+	$(BIN)/pytest tests/integration/test_cluster.py -v -s
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -68,10 +68,14 @@ def ensure_topics(
     compacted: Collection[str] = frozenset(),
     timeout_s: float | None = None,
     options: Mapping[str, Any] | None = None,
+    replication_factor: int | None = None,
+    min_insync_replicas: int | None = None,
 ) -> list[str]:
     """Create the topics of `topics` (name -> partitions) that do not exist yet.
 
-    Replication factor 1 (one local broker); names in `compacted` get
+    `replication_factor` and `min_insync_replicas` (the topic's `min.insync.replicas`)
+    default to DOSSIER_REPLICATION_FACTOR and DOSSIER_MIN_INSYNC_REPLICAS (1 and 1, one
+    local broker; 3 and 2 on a three-broker cluster); names in `compacted` get
     `cleanup.policy=compact`. Topics that already exist are left as they are, whatever
     their partition count. Returns the names created, after each one has a leader for
     every partition, so callers can produce to them at once. `timeout_s` defaults to
@@ -85,6 +89,18 @@ def ensure_topics(
         return []
     timeout_s = _timeout(timeout_s)
     timeout_ms = int(timeout_s * 1000)
+    if replication_factor is None or min_insync_replicas is None:
+        defaults = StackSettings()
+        if replication_factor is None:
+            replication_factor = defaults.replication_factor
+        if min_insync_replicas is None:
+            min_insync_replicas = defaults.min_insync_replicas
+    if min_insync_replicas > replication_factor:
+        # Such a topic would refuse every acks=all write.
+        raise ValueError(
+            f"min.insync.replicas {min_insync_replicas} exceeds the replication factor "
+            f"{replication_factor}"
+        )
     admin = admin_client(bootstrap, timeout_s, options)
     try:
         existing = set(admin.list_topics())
@@ -94,8 +110,9 @@ def ensure_topics(
         request = {
             name: {
                 "num_partitions": parts,
-                "replication_factor": 1,
-                "configs": {"cleanup.policy": "compact"} if name in compacted else {},
+                "replication_factor": replication_factor,
+                "configs": {"min.insync.replicas": str(min_insync_replicas)}
+                | ({"cleanup.policy": "compact"} if name in compacted else {}),
             }
             for name, parts in wanted.items()
         }

@@ -80,6 +80,17 @@ class StackSettings(RedisSettings):
     )
     redis_prefix: str = Field("ds:v1", description="prefix of every Redis key the worker writes")
     partitions: int = Field(4, ge=1, description="partitions of the events topic when created")
+    replication_factor: int = Field(
+        1,
+        ge=1,
+        description="replicas of each topic the project creates (3 on the three-broker cluster)",
+    )
+    min_insync_replicas: int = Field(
+        1,
+        ge=1,
+        description="`min.insync.replicas` of each topic the project creates: replicas that "
+        "must have a write before acks=all producers get it acknowledged (2 on the cluster)",
+    )
     kafka_admin_timeout_s: float = Field(
         30.0,
         gt=0,

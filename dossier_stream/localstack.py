@@ -200,6 +200,43 @@ def start_services(
         return [_up(settings, paths, svc) for svc in services]
 
 
+def start_together(
+    settings: LocalStackSettings, lock: StackPaths, members: Sequence[tuple[StackPaths, Service]]
+) -> list[StartResult]:
+    """Launch every member that is not running, then wait until each one is ready.
+
+    For services that cannot become ready alone, as the voters of a KRaft quorum: one
+    node of three elects no leader until a second one runs. `lock` is the stack whose
+    lock serialises this; each member keeps its files under its own paths. If one
+    member fails, every member this call launched is stopped again.
+    """
+    with _stack_lock(lock):
+        began = time.monotonic()
+        launches = [_launch_service(settings, paths, svc) for paths, svc in members]
+        results: list[StartResult] = []
+        try:
+            for launch in launches:
+                if isinstance(launch, StartResult):
+                    results.append(launch)
+                    continue
+                _wait_ready(
+                    launch.svc,
+                    launch.paths,
+                    settings.start_timeout_s,
+                    pid=launch.pid,
+                    process=launch.process,
+                    logs=launch.logs,
+                )
+                results.append(_started(launch, time.monotonic() - began))
+        except LocalStackError:
+            for launch in launches:
+                if isinstance(launch, _Launch) and launch.process is not None:
+                    _terminate(launch.pid, timeout_s=10.0)
+                    launch.paths.pid_file(launch.svc.name).unlink(missing_ok=True)
+            raise
+        return results
+
+
 def stop_services(
     settings: LocalStackSettings, paths: StackPaths, services: Sequence[Service]
 ) -> list[StopResult]:
@@ -272,15 +309,53 @@ def _status(paths: StackPaths, svc: Service) -> ServiceStatus:
     return ServiceStatus(name, True, pid, svc.address, "running")
 
 
+@dataclass(frozen=True)
+class _Launch:
+    """A service launched (process set) or found alive but not answering yet (process None)."""
+
+    svc: Service
+    paths: StackPaths
+    pid: int
+    process: subprocess.Popen[bytes] | None
+    logs: dict[Path, int]
+
+
 def _up(settings: LocalStackSettings, paths: StackPaths, svc: Service) -> StartResult:
+    began = time.monotonic()
+    launch = _launch_service(settings, paths, svc)
+    if isinstance(launch, StartResult):
+        return launch
+    _wait_ready(
+        svc,
+        paths,
+        settings.start_timeout_s,
+        pid=launch.pid,
+        process=launch.process,
+        logs=launch.logs,
+    )
+    return _started(launch, time.monotonic() - began)
+
+
+def _started(launch: _Launch, seconds: float) -> StartResult:
+    svc = launch.svc
+    if launch.process is None:
+        log.info("%s is already running (pid %d on %s)", svc.label, launch.pid, svc.address)
+        return StartResult(svc.name, launch.pid, svc.address, started=False, seconds=0.0)
+    log.info("started %s pid %d on %s in %.1f s", svc.label, launch.pid, svc.address, seconds)
+    return StartResult(svc.name, launch.pid, svc.address, started=True, seconds=seconds)
+
+
+def _launch_service(
+    settings: LocalStackSettings, paths: StackPaths, svc: Service
+) -> StartResult | _Launch:
+    """Launch svc unless it runs; a StartResult when it is running and answering."""
     name = svc.name
     pid_file = paths.pid_file(name)
-    began = time.monotonic()
     pid = _read_pid(pid_file)
     if pid is not None and _is_our_process(pid, svc.cmdline_marker):
         if not svc.answering():
             log.info("%s pid %d is alive but not answering yet; waiting", svc.label, pid)
-            _wait_ready(svc, paths, settings.start_timeout_s, pid=pid, process=None, logs={})
+            return _Launch(svc, paths, pid, None, {})
         log.info("%s is already running (pid %d on %s)", svc.label, pid, svc.address)
         return StartResult(name, pid, svc.address, started=False, seconds=0.0)
     if pid is not None:
@@ -300,10 +375,7 @@ def _up(settings: LocalStackSettings, paths: StackPaths, svc: Service) -> StartR
     process = _launch(command, paths.output_log(name), cwd=paths.root)
     _write_pid(pid_file, process.pid)
     log.info("launched %s pid %d; waiting until it is ready", svc.label, process.pid)
-    _wait_ready(svc, paths, settings.start_timeout_s, pid=process.pid, process=process, logs=logs)
-    seconds = time.monotonic() - began
-    log.info("started %s pid %d on %s in %.1f s", svc.label, process.pid, svc.address, seconds)
-    return StartResult(name, process.pid, svc.address, started=True, seconds=seconds)
+    return _Launch(svc, paths, process.pid, process, logs)
 
 
 def _wait_ready(
@@ -387,19 +459,21 @@ def prepare_kafka(
     paths: StackPaths,
     properties: str,
     format_args: Sequence[str] = (),
+    cluster_id: str | None = None,
 ) -> list[str]:
     """Fetch the jars, write server.properties, format storage once; return the command.
 
     `format_args` are extra arguments of `kafka-storage format` (SCRAM users); they may
     hold secrets, so they reach the JVM through an argument file of mode 0600, deleted
-    after use, never through a command line or a log.
+    after use, never through a command line or a log. `cluster_id`: the id shared by the
+    nodes of a cluster with a static quorum (default: a new one-node cluster).
     """
     java = _require_executable("java", "Java 17 or newer is needed to run Kafka")
     _ensure_kafka_jars(settings, paths)
     for directory in (paths.kafka_dir, paths.kafka_data, paths.logs):
         directory.mkdir(parents=True, exist_ok=True)
     paths.kafka_config.write_text(properties)
-    _format_kafka_storage(settings, paths, java, format_args)
+    _format_kafka_storage(settings, paths, java, format_args, cluster_id)
     return [
         java,
         *shlex.split(settings.kafka_heap),
@@ -504,8 +578,14 @@ def _server_properties(settings: LocalStackSettings, paths: StackPaths) -> str:
 
 
 def _format_kafka_storage(
-    settings: LocalStackSettings, paths: StackPaths, java: str, extra: Sequence[str] = ()
+    settings: LocalStackSettings,
+    paths: StackPaths,
+    java: str,
+    extra: Sequence[str] = (),
+    cluster_id: str | None = None,
 ) -> None:
+    """Format the storage once. Without `cluster_id`: a new id and a one-voter quorum
+    (`--standalone`); with it: that id, the voters named by `controller.quorum.voters`."""
     if (paths.kafka_data / "meta.properties").exists():
         return
     base = [
@@ -517,19 +597,14 @@ def _format_kafka_storage(
         "kafka.tools.StorageTool",
     ]
     format_log = paths.logs / "kafka-format.log"
-    output = _run_logged(
-        [*base, "random-uuid"], format_log, what="making a Kafka cluster id", timeout_s=120
-    )
-    cluster_id = output.strip().splitlines()[-1]
-    command = [
-        *base,
-        "format",
-        "-t",
-        cluster_id,
-        "-c",
-        str(paths.kafka_config),
-        "--standalone",
-    ]
+    quorum = []
+    if cluster_id is None:
+        output = _run_logged(
+            [*base, "random-uuid"], format_log, what="making a Kafka cluster id", timeout_s=120
+        )
+        cluster_id = output.strip().splitlines()[-1]
+        quorum = ["--standalone"]
+    command = [*base, "format", "-t", cluster_id, "-c", str(paths.kafka_config), *quorum]
     if not extra:
         _run_logged(command, format_log, what="formatting the Kafka storage", timeout_s=120)
     else:

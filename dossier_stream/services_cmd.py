@@ -9,6 +9,12 @@ With --secure the same commands act on a separate, secured stack in .local/secur
 Kafka on 127.0.0.1:29192 (SASL_SSL, SCRAM-SHA-512, ACLs), Redis on 127.0.0.1:26390 (TLS,
 ACL users). Its secrets and certificates are generated once and kept; each principal's
 DOSSIER_* variables are written to .local/secure/env/<principal>.env (docs/security.md).
+
+With --brokers 3 they act on a separate three-broker KRaft cluster in .local/cluster/
+(docs/cluster.md): nodes 1-3, each broker and controller, on 127.0.0.1:29292, 29294 and
+29296 (controllers 29293, 29295, 29297), topics replicated 3 times with 2 in sync, and a
+Redis of its own on 127.0.0.1:26391, so that `down --brokers 3` never stops the plain
+stack's Redis. The three brokers are launched together: one alone has no quorum.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from kafka.errors import KafkaError
 from common.console import print_error
 from common.errors import EXIT_FAILURE, EXIT_NOT_RUNNING, EXIT_USAGE
 from common.settings import StackSettings
-from dossier_stream import localstack, securestack
+from dossier_stream import clusterstack, localstack, securestack
 from dossier_stream.credentials import CredentialsError, Material
 from dossier_stream.settings import LocalStackSettings
 
@@ -44,6 +50,14 @@ examples:
                                              # the same secrets for another deployment
   set -a; . .local/secure/env/admin.env; set +a; dossier-stream services acls
                                              # topics, SCRAM users and ACLs, as admin
+
+  dossier-stream services up --brokers 3     # three brokers (RF 3, min ISR 2) and a Redis
+  dossier-stream services status --brokers 3 # each node by its recorded PID
+  DOSSIER_KAFKA_BOOTSTRAP=127.0.0.1:29292,127.0.0.1:29294,127.0.0.1:29296 \\
+    DOSSIER_REDIS_URL=redis://127.0.0.1:26391/0 \\
+    DOSSIER_REPLICATION_FACTOR=3 DOSSIER_MIN_INSYNC_REPLICAS=2 dossier-stream worker
+  dossier-stream services logs --brokers 3 -n 5
+  dossier-stream services down --brokers 3   # all three brokers and the cluster's Redis
 """
 
 ACTIONS = ("up", "down", "status", "logs", "secrets", "acls")
@@ -69,6 +83,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="act on the secured stack in <stack_dir>/secure/ (its own ports)",
     )
     parser.add_argument(
+        "--brokers",
+        type=int,
+        choices=(1, 3),
+        default=1,
+        help="3: act on the local three-broker cluster in <stack_dir>/cluster/ (its own "
+        "ports and Redis); 1: the plain one-broker stack (default)",
+    )
+    parser.add_argument(
         "--dir",
         type=Path,
         help="`secrets`: directory to generate the secrets and certificates into",
@@ -91,8 +113,16 @@ def run(args: argparse.Namespace) -> int:
         return _secrets(settings, args.dir, args.host)
     if action == "acls":
         return _acls(settings)
+    if args.secure and args.brokers == 3:
+        print_error("--secure and --brokers 3 are two separate stacks: choose one", "services")
+        return EXIT_USAGE
     if args.secure:
         return _secure(settings, services, action, args.lines)
+    if args.brokers == 3:
+        if args.only:
+            print_error("--only does not apply to the cluster: it runs as a whole", "services")
+            return EXIT_USAGE
+        return _cluster(settings, action, args.lines)
     if action == "up":
         return _up(settings, services)
     if action == "down":
@@ -199,6 +229,50 @@ def _secure(
     print("  " + "  ".join(f"{p}.env" for p in stack.principals))
     print(f"secrets (mode 0600) in {stack.paths.secrets}; env files name them, never hold them")
     print(f"use one in a shell:  set -a; . {env_dir / 'worker.env'}; set +a")
+    return 0
+
+
+def _cluster(settings: LocalStackSettings, action: str, lines: int) -> int:
+    if action == "status":
+        statuses = clusterstack.status(settings)
+        for name, st in statuses:
+            pid = f"pid {st.pid}" if st.pid is not None else "-"
+            print(f"{name:<8} {st.address:<28} {pid:<12} {st.detail}")
+        return 0 if all(st.running for _, st in statuses) else EXIT_NOT_RUNNING
+    if action == "logs":
+        for _name, files in clusterstack.log_files(settings):
+            for path in files:
+                if not path.exists():
+                    continue
+                print(f"==> {path} <==")
+                if lines > 0:
+                    print("\n".join(path.read_text(errors="replace").splitlines()[-lines:]))
+                    print()
+        return 0
+    if action == "down":
+        try:
+            stopped = clusterstack.down(settings)
+        except localstack.LocalStackError as exc:
+            print_error(str(exc), "services")
+            return EXIT_FAILURE
+        for name, stop in stopped:
+            how = f"stopped pid {stop.pid}" if stop.stopped else "was not running"
+            print(f"{name:<8} {how}")
+        return 0
+    try:
+        started = clusterstack.up(settings)
+    except localstack.LocalStackError as exc:
+        print_error(f"the cluster did not start: {exc}", "services")
+        return EXIT_FAILURE
+    for name, result in started:
+        how = f"started in {result.seconds:.1f} s" if result.started else "already running"
+        print(f"{name:<8} {result.address:<28} pid {result.pid:<8} {how}")
+    print(f"\nbootstrap: {clusterstack.kafka_bootstrap(settings)}")
+    print(
+        f"topics: replication factor {clusterstack.REPLICATION_FACTOR}, min.insync.replicas "
+        f"{clusterstack.MIN_INSYNC_REPLICAS}; set DOSSIER_REPLICATION_FACTOR and "
+        "DOSSIER_MIN_INSYNC_REPLICAS to match (docs/cluster.md)"
+    )
     return 0
 
 

@@ -48,6 +48,21 @@ class LocalStackSettings(BaseSettings):
         description="agency codes that get a Kafka principal of their own (agency.<CODE>) in "
         "the secured stack, to publish directly; comma-separated",
     )
+    # -- the three-broker cluster (`services up --brokers 3`), next to the plain stack
+    cluster_kafka_ports: Annotated[list[int], NoDecode] = Field(
+        default_factory=lambda: [29292, 29294, 29296],
+        description="client ports of the local three-broker cluster's nodes 1, 2 and 3; "
+        "comma-separated",
+    )
+    cluster_controller_ports: Annotated[list[int], NoDecode] = Field(
+        default_factory=lambda: [29293, 29295, 29297],
+        description="KRaft controller ports of the local cluster's nodes 1, 2 and 3; "
+        "comma-separated",
+    )
+    cluster_redis_port: int = Field(26391, description="port of the local cluster's own Redis")
+    cluster_kafka_heap: str = Field(
+        "-Xms128m -Xmx512m", description="JVM heap options of each broker of the local cluster"
+    )
     start_timeout_s: float = Field(120.0, description="seconds to wait for a service to be ready")
     stop_timeout_s: float = Field(
         20.0, description="seconds to wait after SIGTERM before a service is killed"
@@ -58,4 +73,18 @@ class LocalStackSettings(BaseSettings):
     def _split_codes(cls, value: object) -> object:
         if isinstance(value, str):
             return [code.strip() for code in value.split(",") if code.strip()]
+        return value
+
+    @field_validator("cluster_kafka_ports", "cluster_controller_ports", mode="before")
+    @classmethod
+    def _split_ports(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [int(port) for port in value.split(",") if port.strip()]
+        return value
+
+    @field_validator("cluster_kafka_ports", "cluster_controller_ports")
+    @classmethod
+    def _three_ports(cls, value: list[int]) -> list[int]:
+        if len(value) != 3:
+            raise ValueError(f"the local cluster has three nodes: give three ports, not {value}")
         return value

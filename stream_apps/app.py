@@ -77,6 +77,8 @@ def create_app(
         autodiscover=False,
         datadir=str(datadir),
         topic_partitions=settings.partitions,
+        # Faust's own topics (its assignor's leader topic) get the cluster's replication.
+        topic_replication_factor=settings.replication_factor,
         topic_allow_declare=True,
         table_standby_replicas=0,
         consumer_auto_offset_reset="earliest",

@@ -96,6 +96,8 @@ def build_worker(settings: WorkerSettings, loglevel: str = "info") -> faust.Work
         topics,
         compacted={stage.changelog_topic, stage.partials_topic},
         options=kafka_options(settings),
+        replication_factor=settings.replication_factor,
+        min_insync_replicas=settings.min_insync_replicas,
     )
 
     def level_of(code: str) -> str | None:

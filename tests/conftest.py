@@ -1,8 +1,8 @@
 """Session fixtures: the real local Kafka and Redis, and per-test topic names and key prefixes.
 
 Tests that need the services ask for `stack` (directly or through `make_topics` or
-`redis_client`), or `secure_stack` for the secured one, and are marked `integration`
-automatically. The services are started
+`redis_client`), `secure_stack` for the secured one or `cluster_stack` for the local
+three-broker cluster, and are marked `integration` automatically. The services are started
 only when such a test runs; those this session started are stopped at its end, and a
 stack that was already running is left running.
 """
@@ -21,12 +21,14 @@ import redis
 
 from common import kafka_admin
 from common.settings import StackSettings
-from dossier_stream import localstack, securestack
+from dossier_stream import clusterstack, localstack, securestack
 from dossier_stream.settings import LocalStackSettings
 
 INTEGRATION_DIR = Path(__file__).parent / "integration"
 # Fixtures that reach the services: a test using any of them is an integration test.
-STACK_FIXTURES = frozenset({"stack", "make_topics", "redis_client", "secure_stack"})
+STACK_FIXTURES = frozenset(
+    {"stack", "make_topics", "redis_client", "secure_stack", "cluster_stack"}
+)
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` selection reads the markers
@@ -116,6 +118,30 @@ def secure_stack(local_stack_settings: LocalStackSettings) -> Iterator[securesta
     yield running
     if started:
         securestack.secure_down(local_stack_settings, started)
+
+
+@pytest.fixture(scope="session")
+def cluster_stack(local_stack_settings: LocalStackSettings) -> Iterator[StackSettings]:
+    """The local three-broker cluster and its Redis running (`services up --brokers 3`).
+
+    A StackSettings with the cluster's bootstrap list, its Redis, replication factor 3
+    and min ISR 2. Like `stack`: starts what is not running yet, stops at the end of the
+    session only what it started, and fails (never skips) when it cannot start.
+    """
+    running = {name for name, st in clusterstack.status(local_stack_settings) if st.running}
+    try:
+        clusterstack.up(local_stack_settings)
+    except localstack.LocalStackError as exc:
+        stray = {name for name, st in clusterstack.status(local_stack_settings) if st.pid}
+        if stray - running:
+            clusterstack.down(local_stack_settings, stray - running)
+        pytest.fail(f"the local three-broker cluster did not start:\n{exc}", pytrace=False)
+    yield clusterstack.stack_settings(local_stack_settings)
+    # A broker a test killed and started again counts as started here only if the
+    # session found it stopped.
+    started = {name for name, _ in clusterstack.status(local_stack_settings)} - running
+    if started:
+        clusterstack.down(local_stack_settings, started)
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ docker-compose.plain.yml is the plaintext variant and mirrors `services up`.
 
 from __future__ import annotations
 
+import base64
 import copy
 import re
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 import yaml
 
 from common.settings import PROJECT_ROOT, StackSettings
-from dossier_stream import securestack
+from dossier_stream import clusterstack, securestack
 from dossier_stream.credentials import Material
 from dossier_stream.settings import LocalStackSettings
 from gateway.settings import GatewaySettings
@@ -476,3 +477,109 @@ def test_the_image_copies_every_package_the_project_installs() -> None:
     packages = [p.rstrip("*") for p in project["tool"]["setuptools"]["packages"]["find"]["include"]]
     text = (PROJECT_ROOT / "Dockerfile").read_text()
     assert [p for p in packages if f"COPY {p} ./{p}\n" not in text] == []
+
+
+# -- docker-compose.cluster.yml: the three-broker variant of the plain file ------------
+
+CLUSTER_FILE = PROJECT_ROOT / "docker-compose.cluster.yml"
+BROKERS = ("kafka-1", "kafka-2", "kafka-3")
+
+
+@pytest.fixture(scope="module")
+def cluster_compose() -> dict[str, Any]:
+    data = yaml.safe_load(CLUSTER_FILE.read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+@pytest.fixture
+def cluster(cluster_compose: dict[str, Any]) -> dict[str, Any]:
+    return copy.deepcopy(cluster_compose["services"])
+
+
+def kafka_properties(env: dict[str, str]) -> dict[str, str]:
+    """KAFKA_* variables of the apache/kafka image as the broker properties they set."""
+    return {
+        name.removeprefix("KAFKA_").lower().replace("_", "."): value
+        for name, value in env.items()
+        if name.startswith("KAFKA_")
+    }
+
+
+def voters(value: str) -> dict[int, str]:
+    """controller.quorum.voters, "id@host:port,...", as id -> host."""
+    found: dict[int, str] = {}
+    for entry in value.split(","):
+        node, _, address = entry.partition("@")
+        found[int(node)] = address.rsplit(":", 1)[0]
+    return found
+
+
+def test_cluster_has_three_brokers_and_the_rest(cluster: dict[str, Any]) -> None:
+    kafkas = sorted(name for name, svc in cluster.items() if "kafka:" in str(svc.get("image")))
+    assert kafkas == [*BROKERS, "topics"]
+    assert {"redis", "worker", "simulator"} <= set(cluster)
+
+
+def test_cluster_nodes_form_one_quorum_of_three_voters(cluster: dict[str, Any]) -> None:
+    envs = [environment(cluster[name]) for name in BROKERS]
+    assert [int(env["KAFKA_NODE_ID"]) for env in envs] == [1, 2, 3]
+    assert {env["KAFKA_PROCESS_ROLES"] for env in envs} == {"broker,controller"}
+    assert len({env["CLUSTER_ID"] for env in envs}) == 1
+    cluster_id = envs[0]["CLUSTER_ID"]
+    assert len(base64.urlsafe_b64decode(cluster_id + "==")) == 16  # a Kafka Uuid
+    for env in envs:
+        assert voters(env["KAFKA_CONTROLLER_QUORUM_VOTERS"]) == dict(
+            zip([1, 2, 3], BROKERS, strict=True)
+        )
+
+
+def test_cluster_brokers_have_the_local_cluster_settings(cluster: dict[str, Any]) -> None:
+    for name in BROKERS:
+        props = kafka_properties(environment(cluster[name]))
+        assert props["default.replication.factor"] == "3"
+        assert props["min.insync.replicas"] == "2"
+        for key, value in clusterstack.CLUSTER_PROPERTIES.items():
+            assert props.get(key) == value, (name, key)
+
+
+def test_cluster_host_ports_are_the_local_cluster_ports(cluster: dict[str, Any]) -> None:
+    ports = _default_list("cluster_kafka_ports")
+    for name, port in zip(BROKERS, ports, strict=True):
+        assert host_ports(cluster[name]) == {port: port}
+        advertised = environment(cluster[name])["KAFKA_ADVERTISED_LISTENERS"].split(",")
+        assert f"HOST://127.0.0.1:{port}" in advertised
+        assert f"INTERNAL://{name}:9092" in advertised
+    redis_port = _default(LocalStackSettings, "cluster_redis_port")
+    assert redis_port in host_ports(cluster["redis"])
+
+
+def test_cluster_clients_know_every_broker_and_the_replication(cluster: dict[str, Any]) -> None:
+    for name in ("worker", "simulator", "topics"):
+        env = environment(cluster[name])
+        assert unknown_dossier_variables(env) == [], name
+        assert env["DOSSIER_KAFKA_BOOTSTRAP"].split(",") == [f"{b}:9092" for b in BROKERS]
+        assert (env["DOSSIER_REPLICATION_FACTOR"], env["DOSSIER_MIN_INSYNC_REPLICAS"]) == (
+            "3",
+            "2",
+        )
+    script = " ".join(cluster["topics"]["command"])
+    assert '--replication-factor "$$DOSSIER_REPLICATION_FACTOR"' in script
+    assert 'min.insync.replicas="$$DOSSIER_MIN_INSYNC_REPLICAS"' in script
+
+
+def test_cluster_topics_wait_for_every_broker(cluster: dict[str, Any]) -> None:
+    assert conditions(cluster["topics"]) == dict.fromkeys(BROKERS, "service_healthy")
+    assert conditions(cluster["worker"])["topics"] == "service_completed_successfully"
+
+
+def test_voters_sees_a_missing_voter(cluster: dict[str, Any]) -> None:
+    env = environment(cluster["kafka-3"])
+    env["KAFKA_CONTROLLER_QUORUM_VOTERS"] = "1@kafka-1:9093,2@kafka-2:9093"
+    assert len(voters(env["KAFKA_CONTROLLER_QUORUM_VOTERS"])) == 2
+
+
+def _default_list(field: str) -> list[int]:
+    factory = LocalStackSettings.model_fields[field].default_factory
+    assert factory is not None
+    return list(factory())  # type: ignore[call-arg]

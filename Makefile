@@ -54,7 +54,7 @@ cluster-down: setup
 
 # A broker SIGKILLed mid-stream on the three-broker cluster: nothing lost, figures exact.
 cluster-test: setup
-	$(BIN)/pytest tests/integration/test_cluster.py -v -s
+	DOSSIER_CLUSTER_EVENTS=40000 DOSSIER_CLUSTER_OUTAGE_S=30 $(BIN)/pytest tests/integration/test_cluster.py -v -s
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

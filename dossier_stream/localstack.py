@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import redis
 from redis.backoff import NoBackoff
@@ -696,13 +696,18 @@ def _ensure_redis_server(settings: LocalStackSettings, paths: StackPaths) -> str
 
 
 def _redis_answers(port: int) -> bool:
+    return redis_answers(f"redis://{HOST}:{port}/0")
+
+
+def redis_answers(url: str, **options: Any) -> bool:
+    """True when the Redis at `url` answers PING (`options`: credentials, TLS)."""
     # No retries: a refused or silent port must answer "no" at once, not after backoffs.
-    client = redis.Redis(
-        host=HOST,
-        port=port,
+    client = redis.Redis.from_url(
+        url,
         socket_timeout=1.0,
         socket_connect_timeout=1.0,
         retry=Retry(NoBackoff(), 0),
+        **options,
     )
     try:
         return bool(client.ping())

@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 import kafka.errors as kafka_errors
-import redis
 from kafka.admin import (
     ACL,
     ACLFilter,
@@ -43,8 +42,6 @@ from kafka.admin import (
     ResourcePatternFilter,
     ResourceType,
 )
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from common import kafka_admin
 from common.connections import kafka_options, redis_options
@@ -682,16 +679,4 @@ def _kafka_ready(settings: LocalStackSettings, admin_env: Mapping[str, str]) -> 
 
 def _redis_ready(admin_env: Mapping[str, str]) -> bool:
     admin = settings_from_env(admin_env)
-    client = redis.Redis.from_url(
-        admin.redis_url,
-        socket_timeout=1.0,
-        socket_connect_timeout=1.0,
-        retry=Retry(NoBackoff(), 0),
-        **redis_options(admin),
-    )
-    try:
-        return bool(client.ping())
-    except redis.RedisError:
-        return False
-    finally:
-        client.close()
+    return localstack.redis_answers(admin.redis_url, **redis_options(admin))

@@ -158,10 +158,8 @@ def members(settings: LocalStackSettings, redis: bool = True) -> list[Member]:
                     address=redis_url(settings),
                     listens=((port, "DOSSIER_CLUSTER_REDIS_PORT"),),
                     cmdline_marker="redis-server",
-                    answering=lambda: localstack.redis_answers(
-                        f"redis://{localstack.HOST}:{port}/0"
-                    ),
-                    ready=lambda: localstack.redis_answers(f"redis://{localstack.HOST}:{port}/0"),
+                    answering=lambda: localstack.redis_answers(redis_url(settings)),
+                    ready=lambda: localstack.redis_answers(redis_url(settings)),
                     prepare=lambda: localstack.prepare_redis(
                         settings, paths, ["--port", str(port)]
                     ),

@@ -8,7 +8,8 @@ end the worker has counted every event sent, every figure in Redis equals the in
 reference, and the worker process never exited.
 
 Short for CI (DOSSIER_CLUSTER_EVENTS, default 12,000; the broker down for
-DOSSIER_CLUSTER_OUTAGE_S, default 10 s). `make cluster-test` runs it alone, longer
+DOSSIER_CLUSTER_OUTAGE_S, default 20 s: leadership moves only after the
+controller's 9 s broker session timeout). `make cluster-test` runs it alone, longer
 (40,000 events, 30 s down).
 """
 
@@ -40,7 +41,8 @@ from tests.integration.pipeline import (
 from tests.integration.workers import WorkerProcess, wait_for, worker_env
 from tests.reference import reference_series, reference_snapshots
 
-OUTAGE_S = float(os.environ.get("DOSSIER_CLUSTER_OUTAGE_S", "10"))
+# Longer than the controller's broker session timeout (9 s): leadership moves only then.
+OUTAGE_S = float(os.environ.get("DOSSIER_CLUSTER_OUTAGE_S", "20"))
 EVENTS = int(os.environ.get("DOSSIER_CLUSTER_EVENTS", "12000"))
 
 

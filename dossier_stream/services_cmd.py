@@ -140,8 +140,7 @@ def _up(settings: LocalStackSettings, services: Sequence[localstack.ServiceName]
         except localstack.LocalStackError as exc:
             failures.append(f"{name} did not start: {exc}")
             continue
-        how = f"started in {result.seconds:.1f} s" if result.started else "already running"
-        print(f"{name:<6} {result.address:<28} pid {result.pid:<8} {how}")
+        _show_started([(name, result)])
     # Last, so that the output ends in the line that names the failure.
     for failure in failures:
         print_error(failure, "services")
@@ -154,18 +153,12 @@ def _down(settings: LocalStackSettings, services: Sequence[localstack.ServiceNam
     except localstack.LocalStackError as exc:
         print_error(str(exc), "services")
         return EXIT_FAILURE
-    for result in results:
-        how = f"stopped pid {result.pid}" if result.stopped else "was not running"
-        print(f"{result.name:<6} {how}")
+    _show_stopped([(r.name, r) for r in results])
     return 0
 
 
 def _status(settings: LocalStackSettings, services: Sequence[localstack.ServiceName]) -> int:
-    statuses = localstack.status(settings, services)
-    for st in statuses:
-        pid = f"pid {st.pid}" if st.pid is not None else "-"
-        print(f"{st.name:<6} {st.address:<28} {pid:<12} {st.detail}")
-    return 0 if all(st.running for st in statuses) else EXIT_NOT_RUNNING
+    return _show_statuses([(st.name, st) for st in localstack.status(settings, services)])
 
 
 def _logs(
@@ -176,19 +169,12 @@ def _logs(
     secure: bool = False,
 ) -> int:
     for name in services:
-        files = (
+        _show_logs(
             securestack.secure_log_files(settings, name)
             if secure
-            else localstack.log_files(settings, name)
+            else localstack.log_files(settings, name),
+            lines,
         )
-        for path in files:
-            if not path.exists():
-                continue
-            print(f"==> {path} <==")
-            if lines > 0:
-                text = path.read_text(errors="replace").splitlines()[-lines:]
-                print("\n".join(text))
-                print()
     return 0
 
 
@@ -201,29 +187,23 @@ def _secure(
     if action == "logs":
         return _logs(settings, services, lines, secure=True)
     if action == "status":
-        statuses = securestack.secure_status(settings, services)
-        for st in statuses:
-            pid = f"pid {st.pid}" if st.pid is not None else "-"
-            print(f"{st.name:<6} {st.address:<28} {pid:<12} {st.detail}")
-        return 0 if all(st.running for st in statuses) else EXIT_NOT_RUNNING
+        return _show_statuses(
+            [(st.name, st) for st in securestack.secure_status(settings, services)]
+        )
     if action == "down":
         try:
             stopped = securestack.secure_down(settings, services)
         except localstack.LocalStackError as exc:
             print_error(str(exc), "services")
             return EXIT_FAILURE
-        for result in stopped:
-            how = f"stopped pid {result.pid}" if result.stopped else "was not running"
-            print(f"{result.name:<6} {how}")
+        _show_stopped([(r.name, r) for r in stopped])
         return 0
     try:
         stack = securestack.secure_up(settings, services)
     except localstack.LocalStackError as exc:
         print_error(f"the secured stack did not start: {exc}", "services")
         return EXIT_FAILURE
-    for up in stack.results:
-        how = f"started in {up.seconds:.1f} s" if up.started else "already running"
-        print(f"{up.name:<6} {up.address:<28} pid {up.pid:<8} {how}")
+    _show_started([(up.name, up) for up in stack.results])
     env_dir = stack.paths.env
     print(f"\nenv files, one per principal, in {env_dir}:")
     print("  " + "  ".join(f"{p}.env" for p in stack.principals))
@@ -234,20 +214,10 @@ def _secure(
 
 def _cluster(settings: LocalStackSettings, action: str, lines: int) -> int:
     if action == "status":
-        statuses = clusterstack.status(settings)
-        for name, st in statuses:
-            pid = f"pid {st.pid}" if st.pid is not None else "-"
-            print(f"{name:<8} {st.address:<28} {pid:<12} {st.detail}")
-        return 0 if all(st.running for _, st in statuses) else EXIT_NOT_RUNNING
+        return _show_statuses(clusterstack.status(settings), width=8)
     if action == "logs":
         for _name, files in clusterstack.log_files(settings):
-            for path in files:
-                if not path.exists():
-                    continue
-                print(f"==> {path} <==")
-                if lines > 0:
-                    print("\n".join(path.read_text(errors="replace").splitlines()[-lines:]))
-                    print()
+            _show_logs(files, lines)
         return 0
     if action == "down":
         try:
@@ -255,18 +225,14 @@ def _cluster(settings: LocalStackSettings, action: str, lines: int) -> int:
         except localstack.LocalStackError as exc:
             print_error(str(exc), "services")
             return EXIT_FAILURE
-        for name, stop in stopped:
-            how = f"stopped pid {stop.pid}" if stop.stopped else "was not running"
-            print(f"{name:<8} {how}")
+        _show_stopped(stopped, width=8)
         return 0
     try:
         started = clusterstack.up(settings)
     except localstack.LocalStackError as exc:
         print_error(f"the cluster did not start: {exc}", "services")
         return EXIT_FAILURE
-    for name, result in started:
-        how = f"started in {result.seconds:.1f} s" if result.started else "already running"
-        print(f"{name:<8} {result.address:<28} pid {result.pid:<8} {how}")
+    _show_started(started, width=8)
     print(f"\nbootstrap: {clusterstack.kafka_bootstrap(settings)}")
     print(
         f"topics: replication factor {clusterstack.REPLICATION_FACTOR}, min.insync.replicas "
@@ -318,3 +284,37 @@ def _acls(settings: LocalStackSettings) -> int:
         f"{done['topics']} topics created"
     )
     return 0
+
+
+# -- what every stack prints: one line per service ---------------------------------------
+
+
+def _show_started(rows: Sequence[tuple[str, localstack.StartResult]], width: int = 6) -> None:
+    for name, result in rows:
+        how = f"started in {result.seconds:.1f} s" if result.started else "already running"
+        print(f"{name:<{width}} {result.address:<28} pid {result.pid:<8} {how}")
+
+
+def _show_stopped(rows: Sequence[tuple[str, localstack.StopResult]], width: int = 6) -> None:
+    for name, result in rows:
+        how = f"stopped pid {result.pid}" if result.stopped else "was not running"
+        print(f"{name:<{width}} {how}")
+
+
+def _show_statuses(rows: Sequence[tuple[str, localstack.ServiceStatus]], width: int = 6) -> int:
+    """The statuses, then the exit code: 0 when every service runs."""
+    for name, st in rows:
+        pid = f"pid {st.pid}" if st.pid is not None else "-"
+        print(f"{name:<{width}} {st.address:<28} {pid:<12} {st.detail}")
+    return 0 if all(st.running for _, st in rows) else EXIT_NOT_RUNNING
+
+
+def _show_logs(paths: Sequence[Path], lines: int) -> None:
+    """Each existing log's path, and its last `lines` lines."""
+    for path in paths:
+        if not path.exists():
+            continue
+        print(f"==> {path} <==")
+        if lines > 0:
+            print("\n".join(path.read_text(errors="replace").splitlines()[-lines:]))
+            print()

@@ -314,9 +314,14 @@ def cpu_seconds(pid: int) -> float | None:
 
 def peak_rss_mib(pid: int) -> float | None:
     """VmHWM (peak resident set) of a live process, in MiB."""
+    return proc_status_mib(pid, "VmHWM")
+
+
+def proc_status_mib(pid: int, field: str) -> float | None:
+    """A size field of /proc/<pid>/status (VmRSS, VmHWM, ...) of a live process, in MiB."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     except OSError:
         return None

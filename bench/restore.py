@@ -45,6 +45,7 @@ from bench.pipeline import (
     load_workload,
     machine,
     partition_of,
+    proc_status_mib,
     say,
     services_reachable,
 )
@@ -144,16 +145,6 @@ class Sampler(threading.Thread):
         self.join(10)
 
 
-def rss_mib(pid: int) -> float | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
-
-
 def one_size(
     stack: StackSettings,
     dossiers: int,
@@ -209,7 +200,7 @@ def one_size(
         if sampler.restored_at is None:
             raise RuntimeError(f"not restored within {timeout_s} s:\n{worker.log_tail()}")
         time.sleep(1.0)
-        memory = rss_mib(worker.pid)
+        memory = proc_status_mib(worker.pid, "VmRSS")
         log = (workdir / "worker.log").read_text(errors="replace")
         assigned = [line for line in log.splitlines() if " assigned: " in line]
         per_partition: dict[int, int] = {}

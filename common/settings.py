@@ -116,3 +116,10 @@ class StackSettings(RedisSettings):
     )
     signing_key: SecretStr | None = Field(None, description="the signer's key")
     signing_key_file: Path | None = Field(None, description="file holding the signer's key")
+
+    @property
+    def signer_pair(self) -> tuple[str, str] | None:
+        """(signer, key) when published records are to be signed (schemas/signing.py)."""
+        if self.signer and self.signing_key is not None:
+            return self.signer, self.signing_key.get_secret_value()
+        return None

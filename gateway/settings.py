@@ -60,10 +60,3 @@ class GatewaySettings(StackSettings):
                 "DOSSIER_GATEWAY_TLS_CERT_FILE and DOSSIER_GATEWAY_TLS_KEY_FILE go together"
             )
         return self
-
-    @property
-    def signer_pair(self) -> tuple[str, str] | None:
-        """(signer, key) when records are to be signed."""
-        if self.signer and self.signing_key is not None:
-            return self.signer, self.signing_key.get_secret_value()
-        return None

@@ -122,9 +122,7 @@ class DossierPublisher:
         self.topic = topic
         # Credentials, TLS and the signer come from `settings` (default: DOSSIER_* variables).
         security = StackSettings() if settings is None else settings
-        self._signer: tuple[str, str] | None = None
-        if security.signer and security.signing_key is not None:
-            self._signer = (security.signer, security.signing_key.get_secret_value())
+        self._signer = security.signer_pair
         self.registry = registry
         self._on_delivery = on_delivery
         self._lock = threading.Lock()

@@ -1,4 +1,4 @@
-"""Thin aiokafka helpers: batched sends, changelog reads, and Faust's broker credentials."""
+"""Thin aiokafka helpers: batched sends, changelog reads in runs, Faust's broker credentials."""
 
 from __future__ import annotations
 
@@ -36,19 +36,6 @@ async def send_records(
     if batch.record_count():
         futures.append(await producer.send_batch(batch, topic, partition=partition))
     return futures
-
-
-async def read_partition(
-    bootstrap: str, topic: str, partition: int, **options: Any
-) -> list[tuple[bytes, bytes | None]]:
-    """Every record of one partition from the beginning to the current end (no group).
-
-    `options` go to the consumer: credentials and TLS (`common.connections`).
-    """
-    out: list[tuple[bytes, bytes | None]] = []
-    async for records, _position, _end in partition_batches(bootstrap, topic, partition, **options):
-        out.extend(records)
-    return out
 
 
 async def partition_batches(

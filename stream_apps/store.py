@@ -543,12 +543,6 @@ class PartitionStore:
             return int(latest) if latest > 0 else None
         return int(now)
 
-    def seed(self, figures: FiguresPort) -> None:
-        """Add every dossier's contribution to a fresh `figures` (after a restore)."""
-        for record in self.records.values():
-            record.facts = figures.facts(record.state)
-            figures.move(None, record.facts)
-
     def seeding(
         self, figures: RebuildPort, *, now: int | None, keep_hours_from: int | None, step: int
     ) -> Iterator[int]:

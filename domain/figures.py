@@ -92,6 +92,7 @@ __all__ = [
     "CITY",
     "COUNT_METRICS",
     "DAILY_BUCKETS",
+    "DAYS_KEPT",
     "GAUGES",
     "HOURLY_BUCKETS",
     "RATIO_METRICS",
@@ -101,6 +102,7 @@ __all__ = [
     "ClockTooOldError",
     "DossierFacts",
     "FigureBook",
+    "RetiredRows",
     "ScopeSeries",
     "ScopeSnapshot",
     "WindowFigures",
@@ -109,6 +111,7 @@ __all__ = [
     "epoch_floor",
     "ratio_text",
     "scopes_of",
+    "vn_day",
     "window_start",
 ]
 
@@ -143,6 +146,10 @@ _NEG_INF = -(2**62)
 # Hour buckets are kept this far behind the fine floor: `30d` and the hourly series reach
 # 720 hours back, and `mtd` / `qtd` / `ytd` start at midnight, where day buckets take over.
 _HOURS_KEPT = 32 * 86400
+# Vietnam-day (and month) buckets are kept this many days behind the latest clock: `ytd`
+# reaches back at most 366 days and the daily series 90; the rest is margin.
+DAYS_KEPT = 400
+_DAY_TRIM_STEP = 7  # days the kept range moves before the old buckets are dropped
 
 
 class ClockTooOldError(DomainError, ValueError):
@@ -235,7 +242,7 @@ def dossier_facts(
 # -- Vietnam calendar buckets ---------------------------------------------------------
 
 
-def _vn_day(t: int) -> int:
+def vn_day(t: int) -> int:
     """Index of the Vietnam day of an instant (day 0 is 1970-01-01)."""
     return (t + _VN_OFFSET) // 86400
 
@@ -263,7 +270,7 @@ def window_start(window: str, t: int) -> int:
     back = _HOURS_BACK.get(window)
     if back is not None:
         return (t // 3600 - back) * 3600
-    month = _month_of_day(_vn_day(t))
+    month = _month_of_day(vn_day(t))
     if window == "qtd":
         month -= month % 12 % 3
     elif window == "ytd":
@@ -275,7 +282,7 @@ def window_start(window: str, t: int) -> int:
 
 def _series_day_start(t: int) -> int:
     """First epoch second of the daily series at clock t."""
-    return _day_start(_vn_day(t) - DAILY_BUCKETS + 1)
+    return _day_start(vn_day(t) - DAILY_BUCKETS + 1)
 
 
 # -- results --------------------------------------------------------------------------
@@ -469,6 +476,58 @@ def _gauge(f: DossierFacts) -> tuple[int, int] | None:
     return None
 
 
+class RetiredRows:
+    """What closed dossiers contribute, per Vietnam day, scope and metric slot.
+
+    A closed dossier (resolved and returned, refused, withdrawn, stopped) is in no gauge,
+    and once its instants are older than the hour buckets are kept it counts only in the
+    day and month buckets: these rows hold exactly that, so its record can be dropped and
+    the figures still rebuilt (`FigureBook.add_retired`). Each row holds a count per
+    metric slot: received in person, online full, online partial, by post, resolved on
+    time, resolved late, became overdue.
+    """
+
+    __slots__ = ("rows",)
+
+    def __init__(self, rows: dict[int, dict[str, list[int]]] | None = None) -> None:
+        self.rows: dict[int, dict[str, list[int]]] = rows if rows is not None else {}
+
+    def add(self, f: DossierFacts) -> None:
+        """Add a closed dossier's contribution (it must be in no gauge)."""
+        if f.open or _gauge(f) is not None:
+            raise DomainError("only a closed dossier's contribution can be retired")
+        rows = self.rows
+        for slot, x in _items(f):
+            by_scope = rows.get(day := vn_day(x))
+            if by_scope is None:
+                by_scope = rows[day] = {}
+            for scope in f.scopes:
+                row = by_scope.get(scope)
+                if row is None:
+                    row = by_scope[scope] = [0] * _N
+                row[slot] += 1
+
+    @property
+    def last_day(self) -> int | None:
+        """The latest Vietnam day the rows add to, or None when empty."""
+        return max(self.rows, default=None)
+
+    def to_doc(self) -> dict[str, dict[str, list[int]]]:
+        return {str(day): by_scope for day, by_scope in sorted(self.rows.items())}
+
+    @classmethod
+    def from_doc(cls, doc: Mapping[str, Mapping[str, list[int]]]) -> RetiredRows:
+        rows: dict[int, dict[str, list[int]]] = {}
+        for day, by_scope in doc.items():
+            checked: dict[str, list[int]] = {}
+            for scope, row in by_scope.items():
+                if len(row) != _N or not all(isinstance(n, int) and n >= 0 for n in row):
+                    raise DomainError(f"retired row of {scope!r} on day {day}: {row!r}")
+                checked[scope] = list(row)
+            rows[int(day)] = checked
+        return cls(rows)
+
+
 class FigureBook:
     """Per-scope counters of dossier facts, evaluated at any clock T.
 
@@ -503,6 +562,7 @@ class FigureBook:
         self._hour_floor = _NEG_INF  # hour buckets hold every instant >= this
         self._hour_pin: int | None = None  # ... and never start after this (`keep_hours_from`)
         self._max_t = _NEG_INF
+        self._day_cut = _NEG_INF  # day and month buckets before this day were dropped
         # During a rebuild, instants older than the fine floor are tallied per (scopes,
         # slot, hour or Vietnam day) and added to the scopes' buckets once at the end.
         self._hour_tally: dict[tuple[tuple[str, ...], int, int], int] = {}
@@ -656,6 +716,29 @@ class FigureBook:
         if g is not None:
             self._bump_gauge(stores, g, +1)
 
+    def add_retired(self, retired: RetiredRows) -> None:
+        """Add retired dossiers' contributions during a rebuild: day and month buckets only.
+
+        They must be older than the hour buckets the book keeps (the store retires a
+        dossier only well after that), so no window or series at a clock the book can be
+        read at looks at their hours.
+        """
+        months: dict[int, int] = {}
+        for day, by_scope in retired.rows.items():
+            month = months.get(day)
+            if month is None:
+                month = months[day] = _month_of_day(day)
+            for scope, counts in by_scope.items():
+                st = self._stores.get(scope)
+                if st is None:
+                    st = self._stores[scope] = _Store()
+                for buckets, bucket in ((st.days, day), (st.months, month)):
+                    row = buckets.get(bucket)
+                    if row is None:
+                        row = buckets[bucket] = [0] * _N
+                    for slot, n in enumerate(counts):
+                        row[slot] += n
+
     def end_rebuild(self) -> None:
         """Finish a rebuild: the tallied buckets added; every scope is dirty."""
         days: dict[tuple[tuple[str, ...], int, int], int] = self._day_tally
@@ -707,6 +790,11 @@ class FigureBook:
         self._floor = floor
         self._hour_floor = self._pinned(floor - _HOURS_KEPT)
         last_gone = self._hour_floor // 3600
+        cut = vn_day(t) - DAYS_KEPT
+        trim_days = cut >= self._day_cut + _DAY_TRIM_STEP
+        if trim_days:
+            self._day_cut = cut
+            month_cut = _month_of_day(cut)
         for st in self._stores.values():
             for instants in st.fine:
                 i = bisect_left(instants, floor)
@@ -714,6 +802,11 @@ class FigureBook:
                     del instants[:i]
             for hour in [h for h in st.hours if h < last_gone]:
                 del st.hours[hour]
+            if trim_days:
+                for day in [d for d in st.days if d < cut]:
+                    del st.days[day]
+                for month in [m for m in st.months if m < month_cut]:
+                    del st.months[month]
 
     def keep_hours_from(self, t: int) -> None:
         """Keep the hour buckets from t on, however far the clock runs ahead.
@@ -830,7 +923,7 @@ class FigureBook:
             (h * 3600, st.hours.get(h)) for h in range(hour_t - HOURLY_BUCKETS + 1, hour_t)
         ]
         hourly_rows.append((hour_t * 3600, self._must_count(st, hour_t * 3600, t + 1, t)))
-        day_t = _vn_day(t)
+        day_t = vn_day(t)
         daily_rows = [
             (_day_start(d), st.days.get(d)) for d in range(day_t - DAILY_BUCKETS + 1, day_t)
         ]

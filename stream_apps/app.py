@@ -331,6 +331,7 @@ def create_app(
                 "down": outages.report(),
                 "partitions": sorted(stage.stores),
                 "counts": stage.counts(),
+                "dossiers": stage.dossiers(),
                 "clock": stage.clock(),
                 "last_flush_s": sink.last_flush_s,
                 "figures_keys": len(merger.docs),

@@ -48,6 +48,7 @@ from stream_apps.partials import (
     series_buckets,
     snapshot_counts,
 )
+from stream_apps.retirement import Retirement
 from stream_apps.settings import WorkerSettings
 from stream_apps.store import DeadLetter, PartitionStore
 
@@ -71,6 +72,7 @@ class PartitionFigures(Protocol):
     def keep_hours_from(self, t: int) -> None: ...
     def begin_rebuild(self, *, now: int | None, keep_hours_from: int | None) -> None: ...
     def add(self, facts: Any) -> None: ...
+    def add_retired(self, retired: Any) -> None: ...
     def end_rebuild(self) -> None: ...
 
 
@@ -118,6 +120,7 @@ class DossierStage(Service):
         self.batches = 0
         self.last_batch_s = 0.0
         self.positions: dict[int, int] = {}  # next input offset per owned partition
+        self.committed: dict[int, int] = {}  # ... as the group last committed it
         self.on_batch: Callable[[float], None] | None = None
         self.ready = asyncio.Event()
         # Set once the figures stage owns its partials partitions: events applied before
@@ -380,6 +383,16 @@ class DossierStage(Service):
         """Changelog first, acknowledged; then the input offsets."""
         assert self._producer is not None and self._consumer is not None
         for partition, store in self.stores.items():
+            retired = store.retire(self.committed.get(partition, 0), self.figures[partition])
+            if retired:
+                held, total = store.dossiers()
+                log.info(
+                    "partition %d: %d closed dossiers retired (%d held, %d retired in all)",
+                    partition,
+                    retired,
+                    held,
+                    total,
+                )
             changes = store.take_changes()
             if changes:
                 await self._deliver(
@@ -392,6 +405,8 @@ class DossierStage(Service):
                     await self._consumer.commit(
                         {tp: OffsetAndMetadata(o, "") for tp, o in owned.items()}
                     )
+                    for tp, o in owned.items():
+                        self.committed[tp.partition] = o
                 except KafkaError as exc:
                     # Harmless: the next owner replays from the last commit and the store
                     # skips what it already holds.
@@ -412,13 +427,17 @@ class DossierStage(Service):
                     overdue=AlertHistory(self.target_scopes, self.settings.target_window),
                     alert_inputs=self.settings.alerts,
                     verifier=self.verifier,
+                    retirement=Retirement(self.settings.retire_after_days * 86400)
+                    if self.settings.retire_after_days
+                    else None,
                 )
                 figures = self.figures_factory(tp.partition)
                 await self._restore(tp.partition, store, figures)
                 self.stores[tp.partition] = store
                 self.figures[tp.partition] = figures
                 if self._consumer is not None:
-                    self.positions[tp.partition] = await self._consumer.committed(tp) or 0
+                    committed = await self._consumer.committed(tp) or 0
+                    self.positions[tp.partition] = self.committed[tp.partition] = committed
             self.heap.after_batch()  # the restored states are long-lived: freeze them
         self.ready.set()
 
@@ -474,10 +493,11 @@ class DossierStage(Service):
                 )
             await asyncio.sleep(0)
         log.info(
-            "partition %d assigned: %d dossiers restored from %d changelog records in %.2f s "
-            "(read %.2f s, figures %.2f s)",
+            "partition %d assigned: %d dossiers restored (%d more retired) from %d changelog "
+            "records in %.2f s (read %.2f s, figures %.2f s)",
             partition,
             len(store.records),
+            store.dossiers()[1],
             read,
             time.perf_counter() - began,
             loaded - began,
@@ -494,6 +514,7 @@ class DossierStage(Service):
                 self.stores.pop(tp.partition, None)
                 self.figures.pop(tp.partition, None)
                 self.positions.pop(tp.partition, None)
+                self.committed.pop(tp.partition, None)
                 self._last_clock.pop(tp.partition, None)
                 self._series_dirty.pop(tp.partition, None)
                 self._feed_published.pop(tp.partition, None)
@@ -651,6 +672,14 @@ class DossierStage(Service):
             for name, value in store.counts().items():
                 total[name] = total.get(name, 0) + value
         return total
+
+    def dossiers(self) -> dict[str, int]:
+        """Dossiers of the owned partitions: held as records, and retired (closed, old)."""
+        held = retired = 0
+        for store in self.stores.values():
+            h, r = store.dossiers()
+            held, retired = held + h, retired + r
+        return {"held": held, "retired": retired}
 
     def lag(self) -> dict[int, int]:
         """Messages between this worker's position and the end of each owned partition."""

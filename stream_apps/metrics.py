@@ -68,6 +68,17 @@ class _StageCollector(Collector):
             "Dossiers received and not yet resolved or closed, in this worker's partitions",
             value=self.stage.open_dossiers(),
         )
+        dossiers = self.stage.dossiers()
+        yield GaugeMetricFamily(
+            "dossier_held_dossiers",
+            "Dossier records held in memory and the changelog, in this worker's partitions",
+            value=dossiers["held"],
+        )
+        yield GaugeMetricFamily(
+            "dossier_retired_dossiers",
+            "Closed dossiers reduced to their contribution, in this worker's partitions",
+            value=dossiers["retired"],
+        )
         yield GaugeMetricFamily(
             "dossier_assigned_partitions",
             "Input partitions this worker owns",

@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from common.settings import PROJECT_ROOT, StackSettings
+from stream_apps.retirement import MIN_AFTER_S
 
 # Hải Phòng's per-agency thresholds (docs/alerts.md, "Measured").
 DEFAULT_THRESHOLDS_FILE = Path(__file__).parent / "data" / "alert-thresholds.json"
@@ -60,6 +61,13 @@ class WorkerSettings(StackSettings):
         description="a sequence gap open this long is released (wall clock; in event mode, "
         "the partition's event time)",
     )
+    retire_after_days: float = Field(
+        40.0,
+        ge=0,
+        description="a dossier closed for good (returned, refused, withdrawn, stopped) whose "
+        "last event is this many days behind its partition's event clock leaves memory and "
+        "the changelog, its contribution kept; at least 34; 0: never",
+    )
     retry_max_s: float = Field(
         5.0, gt=0, description="longest wait between retries while Kafka or Redis is down"
     )
@@ -102,6 +110,16 @@ class WorkerSettings(StackSettings):
     signing_master_key_file: Path | None = Field(
         None, description="file holding the master key of the event signatures"
     )
+
+    @field_validator("retire_after_days")
+    @classmethod
+    def _retire_late_enough(cls, value: float) -> float:
+        if 0 < value < MIN_AFTER_S / 86400:
+            raise ValueError(
+                f"must be 0 (never) or at least {MIN_AFTER_S // 86400} days: the hour "
+                "buckets of the figures reach 32 days back"
+            )
+        return value
 
     @field_validator("alerts_thresholds_file", mode="before")
     @classmethod

@@ -46,6 +46,7 @@ from schemas.events import DossierEvent, parse_event
 from schemas.signing import Verifier, may_publish, refused
 from stream_apps.alert_history import AlertFigures, AlertHistory
 from stream_apps.codec import state_doc, state_from_doc
+from stream_apps.retirement import Retirement
 
 META_KEY = b"\x00partition-meta"
 
@@ -146,6 +147,7 @@ class RebuildPort(FiguresPort, Protocol):
 
     def begin_rebuild(self, *, now: int | None, keep_hours_from: int | None) -> None: ...
     def add(self, facts: Any) -> None: ...
+    def add_retired(self, retired: Any) -> None: ...
     def end_rebuild(self) -> None: ...
 
 
@@ -208,6 +210,10 @@ class PartitionStore:
     alert_inputs: bool = True  # False: the alert rules are off, nothing to freeze
     # With a verifier, only events signed by the gateway or by the agency they name apply.
     verifier: Verifier | None = None
+    # With a retirement, closed dossiers old enough leave the records, their contribution
+    # kept (`stream_apps.retirement`).
+    retirement: Retirement | None = None
+    gone: set[str] = field(default_factory=set)  # retired records: tombstones to write
     stuck: dict[str, float] = field(default_factory=dict)  # dossier -> gap open since
     flagged: dict[str, frozenset[str]] = field(default_factory=dict)  # dossier -> flags
     _totals: list[int] = field(default_factory=lambda: [0, 0, 0, 0])  # applied, dup, dead, pending
@@ -272,11 +278,19 @@ class PartitionStore:
             ident = (event.dossier_id, event.sequence)
             return self._unusable(offset, key, value, reason, ident, figures, clock)
         record = self.records.get(event.dossier_id)
+        if record is not None and offset <= record.last_offset:
+            return Verdict.REDELIVERY, []
+        retired = self.retirement
+        if (
+            retired is not None
+            and (record is None or record.state.status is None)
+            and event.occurred_at.timestamp() <= retired.through
+        ):
+            reason = retired.late_reason(event.occurred_at, event.dossier_id)
+            return self._unusable(offset, key, value, reason, None, figures, clock)
         if record is None:
             record = DossierRecord(DossierState(event.dossier_id))
             self.records[event.dossier_id] = record
-        elif offset <= record.last_offset:
-            return Verdict.REDELIVERY, []
         before_counts = record.counts()
         pending = dict(record.state.pending) if record.state.pending else {}
         saved = (clone_state(record.state), pending, before_counts, record.facts)
@@ -423,6 +437,8 @@ class PartitionStore:
         totals[2] += dead - before_counts[2]
         totals[3] += pending - before_counts[3]
         self._track(record, self.meta.max_event_time if clock is None else clock)
+        if self.retirement is not None:
+            self.retirement.consider(record.state)
 
     def _track(self, record: DossierRecord, clock: float) -> None:
         state = record.state
@@ -489,16 +505,42 @@ class PartitionStore:
 
     # -- changelog ----------------------------------------------------------------------
     def take_changes(self) -> list[tuple[bytes, bytes | None]]:
-        """Changelog records of what changed since the last call, meta last."""
-        out: list[tuple[bytes, bytes | None]] = [
-            (dossier.encode(), encode_record(self.records[dossier])) for dossier in self.dirty
-        ]
+        """Changelog records of what changed since the last call, meta last.
+
+        Retired groups come before their dossiers' tombstones (see
+        `stream_apps.retirement`): a batch cut short keeps a prefix of it.
+        """
+        out = self.retirement.take_changes() if self.retirement is not None else []
+        out += [(dossier.encode(), None) for dossier in self.gone]
+        self.gone.clear()
+        out += [(dossier.encode(), encode_record(self.records[dossier])) for dossier in self.dirty]
         self.dirty.clear()
         out += self.overdue.take_changes()
         if self.meta_dirty:
             out.append((META_KEY, self.meta.encode()))
             self.meta_dirty = False
         return out
+
+    # -- retirement ---------------------------------------------------------------------
+    def retire(self, committed: int, figures: FiguresPort) -> int:
+        """Retire the closed dossiers old enough at this partition's event clock whose last
+        message is below `committed` (the committed input offset); return how many."""
+        retirement = self.retirement
+        clock = self.meta.max_event_time
+        if retirement is None or not retirement.sweep_due(clock):
+            return 0
+        records = self.records
+        gone = retirement.sweep(clock, records, committed, lambda r: self._facts_before(r, figures))
+        for dossier_id in gone:
+            del records[dossier_id]
+            self.dirty.discard(dossier_id)
+        self.gone.update(gone)
+        return len(gone)
+
+    def dossiers(self) -> tuple[int, int]:
+        """(held, retired) dossiers."""
+        retired = self.retirement.counts()[3] if self.retirement is not None else 0
+        return len(self.records), retired
 
     def freeze_clock(self, t: int, figures: AlertFigures) -> None:
         """Live: the wall clock reached `t`; freeze the alert inputs of the hours that ended."""
@@ -513,8 +555,11 @@ class PartitionStore:
     def restore_records(self, changelog: Iterable[tuple[bytes, bytes | None]]) -> None:
         """Read one run of changelog records (in log order) during a restore."""
         records = self.records
+        retirement = self.retirement
         for key, value in changelog:
             if self.overdue.restore(key, value):
+                continue
+            if key[:1] == b"\x00" and retirement is not None and retirement.restore(key, value):
                 continue
             if value is None:  # a tombstone: the record is gone
                 if key != META_KEY:
@@ -523,11 +568,18 @@ class PartitionStore:
             if key == META_KEY:
                 self.meta = PartitionMeta.decode(value)
             else:
-                records[key.decode()] = decode_record(value)
+                record = decode_record(value)
+                records[record.state.dossier_id] = record
 
     def end_restore(self) -> None:
         """After the last changelog record: the totals and the stuck and flagged feeds."""
         totals = [0, 0, 0, 0]
+        if self.retirement is not None:
+            leftovers = self.retirement.end_restore(self.records)
+            for dossier_id in leftovers:  # retired, but the tombstone was not written
+                del self.records[dossier_id]
+            self.gone.update(leftovers)
+            totals[:3] = self.retirement.counts()[:3]
         for record in self.records.values():
             for i, n in enumerate(record.counts()):
                 totals[i] += n
@@ -553,6 +605,9 @@ class PartitionStore:
         their fine-grained buckets (`FigureBook.rebuild`).
         """
         figures.begin_rebuild(now=now, keep_hours_from=keep_hours_from)
+        if self.retirement is not None:
+            for rows in self.retirement.rows():
+                figures.add_retired(rows)
         done = 0
         for record in self.records.values():
             record.facts = figures.facts(record.state)

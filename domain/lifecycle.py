@@ -52,6 +52,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from sys import intern
 from typing import Any, NamedTuple
 
 import orjson
@@ -160,6 +161,9 @@ class Void:
 
 Waiting = DossierEvent | Void
 
+NO_FLAGS: frozenset[str] = frozenset()
+NO_PENDING: dict[int, Waiting] = {}  # shared by every dossier with nothing waiting: never written
+
 
 NOT_CHECKED: Any = object()  # ApplyResult.facts when no check ran
 
@@ -203,8 +207,10 @@ class DossierState:
     closed_at: datetime | None = None
     last_at: datetime | None = None  # latest occurred_at applied (after clamping)
     prints: bytes = b""  # fingerprints of sequences 1..last_seq, FINGERPRINT_SIZE each
-    flags: frozenset[str] = frozenset()
-    pending: dict[int, Waiting] = dataclasses.field(default_factory=dict)
+    flags: frozenset[str] = NO_FLAGS
+    # Events waiting for an earlier sequence. Most dossiers never wait: they share one
+    # empty dict, never written (`wait` gives a dossier its own before the first entry).
+    pending: dict[int, Waiting] = dataclasses.field(default_factory=lambda: NO_PENDING)
 
     @property
     def received(self) -> bool:
@@ -233,6 +239,12 @@ class DossierState:
         if not self.pending:
             return 0
         return sum(1 for w in self.pending.values() if not isinstance(w, Void))
+
+    def wait(self, seq: int, waiting: Waiting) -> None:
+        """Hold `waiting` until the sequences before `seq` are used."""
+        if self.pending is NO_PENDING:
+            self.pending = {}
+        self.pending[seq] = waiting
 
     def print_at(self, seq: int) -> bytes | None:
         """The fingerprint of a used sequence, or None."""
@@ -344,7 +356,7 @@ class Lifecycle:
                 event, f"conflict: sequence {seq} is already used by another event"
             )
         if seq > state.last_seq + 1:
-            state.pending[seq] = event
+            state.wait(seq, event)
             return ApplyResult(Outcome.PENDING)
         reason = identity_conflict(state, event)
         if reason is not None:
@@ -358,7 +370,7 @@ class Lifecycle:
         if sequence <= state.last_seq or sequence in state.pending:
             return ApplyResult(Outcome.REJECTED, consumed=False)
         if sequence > state.last_seq + 1:
-            state.pending[sequence] = Void(sequence, reason)
+            state.wait(sequence, Void(sequence, reason))
             return ApplyResult(Outcome.REJECTED)
         result = self._drain(state, Void(sequence, reason), check, trigger=None)
         return result._replace(outcome=Outcome.REJECTED)
@@ -435,8 +447,9 @@ class Lifecycle:
             s.flags = s.flags | {FLAG_TIME_CLAMPED}
         s.last_at = at
         if s.status is None:
-            s.agency, s.level = e.agency.code, e.agency.level.value
-            s.procedure, s.field = e.procedure.code, e.procedure.field.value
+            # Interned: a few hundred values shared by every dossier, not a copy each.
+            s.agency, s.level = intern(e.agency.code), e.agency.level.value
+            s.procedure, s.field = intern(e.procedure.code), e.procedure.field.value
             s.channel = ChannelKind.of(e.channel, e.online_mode)
         t = e.event_type
         if t is EventType.ACCEPTED:
@@ -455,7 +468,7 @@ class Lifecycle:
         elif t is EventType.APOLOGY_ISSUED:
             s.apology_at = e.apology_appointment_at
         elif t is EventType.TRANSFERRED:
-            s.agency, s.level = e.agency.code, e.agency.level.value
+            s.agency, s.level = intern(e.agency.code), e.agency.level.value
         elif t is EventType.RESOLVED:
             s.resolved_at = at
         elif t in (EventType.REFUSED, EventType.WITHDRAWN, EventType.STOPPED):

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, tzinfo
+from sys import intern
 from typing import Any
 
-from domain.lifecycle import ChannelKind, DossierState, Void
+from domain.lifecycle import NO_FLAGS, ChannelKind, DossierState, Void
 from schemas.enums import Status, TimeUnit
 from schemas.events import DossierEvent
 
@@ -58,15 +59,36 @@ _STATUSES = {int(s): s for s in Status}
 _UNITS = {u.value: u for u in TimeUnit}
 
 
+_ZONES: dict[timedelta | None, tzinfo] = {}
+
+
+def _time(text: str) -> datetime:
+    """An RFC 3339 time whose zone object is shared by every time with that offset (one
+    parsed alone carries a zone object of its own, as large as the time itself)."""
+    value = datetime.fromisoformat(text)
+    offset = value.utcoffset()
+    zone = _ZONES.get(offset)
+    if zone is None:
+        zone = _ZONES[offset] = value.tzinfo or UTC
+    return value.replace(tzinfo=zone)
+
+
 def state_from_doc(doc: dict[str, Any]) -> DossierState:
+    """The state a `state_doc` document describes.
+
+    Held for every dossier, so built small: the agency, level, field and procedure codes
+    are interned (shared by every dossier that has them), and times written with the same
+    text (the last event's time is often the receipt's or the resolution's) are one object.
+    """
     limit = doc.get("limit")
     channel, status = doc["channel"], doc["status"]
+    flags = doc.get("flags")
     state = DossierState(
         dossier_id=doc["id"],
-        agency=doc["agency"],
-        level=doc["level"],
-        field=doc["field"],
-        procedure=doc.get("procedure", ""),
+        agency=intern(doc["agency"]),
+        level=intern(doc["level"]),
+        field=intern(doc["field"]),
+        procedure=intern(doc.get("procedure", "")),
         channel=_CHANNELS[channel] if channel else None,
         status=_STATUSES[status] if status is not None else None,
         last_seq=doc["seq"],
@@ -74,15 +96,20 @@ def state_from_doc(doc: dict[str, Any]) -> DossierState:
         limit_value=limit[0] if limit else None,
         limit_unit=_UNITS[limit[1]] if limit else None,
         prints=bytes.fromhex(doc.get("prints", "")),
-        flags=frozenset(doc.get("flags", ())),
+        flags=frozenset(flags) if flags else NO_FLAGS,
     )
+    times: dict[str, datetime] = {}
     for name in _TIMES:
-        value = doc.get(name)
-        setattr(state, name, datetime.fromisoformat(value) if value else None)
+        text = doc.get(name)
+        if text:
+            value = times.get(text)
+            if value is None:
+                value = times[text] = _time(text)
+            setattr(state, name, value)
     for item in doc.get("pending", ()):
         if isinstance(item, dict):
-            state.pending[item["void"]] = Void(item["void"], item["reason"])
+            state.wait(item["void"], Void(item["void"], item["reason"]))
         else:
             event = DossierEvent.model_validate_json(item)
-            state.pending[event.sequence] = event
+            state.wait(event.sequence, event)
     return state

@@ -46,7 +46,7 @@ from schemas.events import DossierEvent, parse_event
 from schemas.signing import Verifier, may_publish, refused
 from stream_apps.alert_history import AlertFigures, AlertHistory
 from stream_apps.codec import state_doc, state_from_doc
-from stream_apps.retirement import Retirement
+from stream_apps.retirement import FINAL, Retirement
 
 META_KEY = b"\x00partition-meta"
 
@@ -401,7 +401,9 @@ class PartitionStore:
             after = result.facts
             if after is NOT_CHECKED:
                 after = figures.facts(record.state)
-            record.facts = after
+            # Kept while the dossier can still change; a closed one's is made again if
+            # ever needed (rarely: a duplicate), which keeps its record small.
+            record.facts = _UNKNOWN if record.state.status in FINAL else after
             figures.move(before, after)
             if latest > self.meta.max_event_time:
                 self.meta.max_event_time = latest
@@ -610,8 +612,10 @@ class PartitionStore:
                 figures.add_retired(rows)
         done = 0
         for record in self.records.values():
-            record.facts = figures.facts(record.state)
-            figures.add(record.facts)
+            facts = figures.facts(record.state)
+            figures.add(facts)
+            if record.state.status not in FINAL:
+                record.facts = facts
             done += 1
             if done % step == 0:
                 yield done

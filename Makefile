@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 JS_DIR := tests/js
 JS_STAMP := $(JS_DIR)/node_modules/.installed-$(shell cat $(JS_DIR)/package-lock.json | sha1sum | cut -c1-12)
 
-.PHONY: setup demo test lint unit services-up services-down cluster-up cluster-down cluster-test bench bench-latency bench-restore crash-test fault-test clean \
+.PHONY: setup demo test lint unit services-up services-down cluster-up cluster-down cluster-test bench bench-latency bench-restore bench-memory crash-test fault-test clean \
 	dashboard-screenshots bench-gateway
 
 setup: $(STAMP) $(JS_STAMP)
@@ -76,6 +76,11 @@ bench-latency: setup
 bench-restore: setup
 	$(BIN)/dossier-stream services up
 	$(BIN)/python -m bench.restore --dossiers 100000 1000000
+
+# The memory curve: the dossier store at 100,000, 1,000,000 and 5,000,000 dossiers, with
+# retirement and (to 1,000,000) without; no services needed (about 90 minutes).
+bench-memory: setup
+	$(BIN)/python -m bench.memory --dossiers 100000 1000000 5000000 --record-size
 
 # The HTTP gateway: events/s and response times in batches of 100 and 1,000 from 4 agencies.
 bench-gateway: setup

@@ -829,6 +829,28 @@ def run_pipeline(
     )
 
 
+def largest_record(bootstrap: str, topic: str, timeout_s: float = 60.0) -> int:
+    """The size of the largest record value in a topic (read to its end offsets)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
+        ends = consumer.end_offsets(parts)
+        consumer.assign(parts)
+        consumer.seek_to_beginning(*parts)
+        largest = 0
+        deadline = time.monotonic() + timeout_s
+        while any(consumer.position(tp) < ends[tp] for tp in parts):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{topic}: not read to its end in {timeout_s} s")
+            for records in consumer.poll(timeout_ms=500).values():
+                largest = max([largest, *(len(r.value or b"") for r in records)])
+        return largest
+    finally:
+        consumer.close()
+
+
 # -- cleanup -----------------------------------------------------------------------------------
 
 
@@ -892,6 +914,7 @@ class RunResult:
     loadavg_before: tuple[float, float, float]
     loadavg_after: tuple[float, float, float]
     ratios: dict[str, float | None] = field(default_factory=dict)
+    largest_partials_bytes: int | None = None  # the largest message the one worker sent
 
 
 def cleanup_worker_run(
@@ -1001,6 +1024,8 @@ def one_run(
             f"  pipeline: {_rate(pipeline.events_per_s)} events/s end to end, "
             f"peak RSS {pipeline.peak_rss_mib[0] or 0:.0f} MiB"
         )
+        largest = largest_record(bootstrap, f"{app_id}-partials")
+        say(f"  largest partials message: {largest:,} bytes")
         scale_out = None
         if args.scale_out:
             say("  scale-out: 2 workers")
@@ -1053,6 +1078,7 @@ def one_run(
         scale_out=scale_out,
         loadavg_before=load_before,
         loadavg_after=os.getloadavg(),
+        largest_partials_bytes=largest,
     )
     p = pipeline.events_per_s
     two = scale_out.events_per_s if scale_out else None
@@ -1193,6 +1219,7 @@ def row(run: RunResult) -> dict[str, Any]:
         "worker_cpu_share": p.cpu.measured[0],
         "others_cpu_share": p.cpu.others,
         "scale_out_events_per_s": run.scale_out.events_per_s if run.scale_out else None,
+        "largest_partials_bytes": run.largest_partials_bytes,
     }
 
 
@@ -1220,6 +1247,7 @@ COLUMNS: list[tuple[str, str, Callable[[Any], str]]] = [
     ("worker_cpu_share", "cpu", lambda v: f"{v:.2f}"),
     ("others_cpu_share", "others", lambda v: f"{v:.2f}"),
     ("scale_out_events_per_s", "2 workers/s", lambda v: f"{v:,.0f}"),
+    ("largest_partials_bytes", "max partial B", lambda v: f"{v:,.0f}"),
 ]
 
 

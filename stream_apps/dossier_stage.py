@@ -82,6 +82,7 @@ YIELD_EVERY_S = 0.01  # the stage gives the event loop back this often within a 
 RESTORE_STEP = 5000  # changelog records read, or dossiers rebuilt, between yields
 RESTORE_LOG_S = 5.0  # seconds between restore progress lines
 DEAD_LETTER_MAX_BYTES = 256 * 1024  # larger dead letters keep their first bytes only
+ROUND_SPACING = 3.0  # rounds start at least this many times their own cost apart
 FEED_CAP = 1000  # most stuck (and flagged) dossiers listed per agency and partition
 
 
@@ -137,6 +138,7 @@ class DossierStage(Service):
         self.heap = HeapKeeper()
         self._slice_s = settings.flush_interval_s  # longest the stage holds its lock
         self._last_round = 0.0  # monotonic time the last round was cut
+        self._round_cost_s = 0.0  # ... and how long cutting it took
         self._last_series = 0.0  # ... and the last one with the time series
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -615,8 +617,17 @@ class DossierStage(Service):
         return out
 
     def round_due(self) -> bool:
-        """True when the last round was cut a flush interval ago or more."""
-        return time.monotonic() - self._last_round >= self.settings.flush_interval_s
+        """True when the last round was cut a flush interval ago or more, and at least
+        `ROUND_SPACING` times as long ago as it took to cut.
+
+        A round computes the figures of every scope that changed in every owned partition:
+        with many partitions replaying a backlog (the clock moves hours a round, so nearly
+        every scope changes) one round can take longer than the flush interval. Spacing
+        the rounds by their cost keeps them to about a quarter of the stage's time; live,
+        rounds take milliseconds and follow the flush interval.
+        """
+        wait = max(self.settings.flush_interval_s, ROUND_SPACING * self._round_cost_s)
+        return time.monotonic() - self._last_round >= wait
 
     async def publish_partials(self, *, with_series: bool | None = None) -> int:
         """Cut a round and send it to the partials topic; return how many messages.
@@ -634,7 +645,9 @@ class DossierStage(Service):
         if with_series:
             self._last_series = now
         async with self.lock:
+            began = time.perf_counter()
             rnd = self.partials(self.clock(), with_series=with_series)
+            self._round_cost_s = time.perf_counter() - began
         if rnd is None:
             return 0
         messages = round_messages(rnd, self.settings.partitions)

@@ -1,10 +1,11 @@
 """Retired dossiers of one input partition: closed, old, and reduced to their contribution.
 
-A dossier that is closed for good (returned, refused, withdrawn or stopped: no event can
-apply to it any more), carries no flag, waits for no sequence, and whose every time is
-more than `after_s` behind the partition's event clock, is retired: its record leaves
-memory and the changelog (a tombstone), and what it contributed is kept exactly, as day
-buckets per scope (`RetiredRows`), with its message counts.
+A dossier that is resolved or closed (returned, refused, withdrawn or stopped: no event
+can change its figures any more), carries no flag, waits for no sequence, and whose
+every time is more than `after_s` behind the partition's event clock, is retired: its
+record leaves memory and the changelog (a tombstone), and what it contributed is kept
+exactly, as day buckets per scope (`RetiredRows`), with its message counts. (A resolved
+dossier's return, should it come after that, finds no record: see docs/worker.md.)
 
 Retirement runs in sweeps, at most one per day of the partition's clock. Sweep k writes
 one changelog record, `GROUP_PREFIX + k`: the rows and counts of every dossier it
@@ -46,6 +47,10 @@ ARCHIVE_KEY = b"\x00retired-archive"
 DAY = 86400
 # Closed for good: no event type moves a dossier on from these statuses.
 FINAL = frozenset({Status.RETURNED, Status.REFUSED, Status.WITHDRAWN, Status.STOPPED})
+# Retired: those and the resolved ones. A resolved dossier waits only for its return
+# (trả kết quả), which changes no figure; some are never collected, and they would
+# otherwise be held for ever.
+RETIRABLE = FINAL | {Status.RESOLVED}
 MIN_AFTER_S = 34 * DAY  # the hour buckets reach 32 days and a few hours back
 COUNTS = 4  # applied, duplicates, dead-lettered, dossiers
 
@@ -60,9 +65,9 @@ def last_time(state: DossierState) -> int:
     return int(state.last_at.timestamp()) + 1
 
 
-def final(state: DossierState) -> bool:
-    """Closed for good, with nothing waiting and no flag for its agency to repair."""
-    return state.status in FINAL and not state.pending and not state.flags
+def retirable(state: DossierState) -> bool:
+    """Resolved or closed, with nothing waiting and no flag for its agency to repair."""
+    return state.status in RETIRABLE and not state.pending and not state.flags
 
 
 @dataclass
@@ -137,8 +142,8 @@ class Retirement:
 
     # -- candidates and sweeps --------------------------------------------------------
     def consider(self, state: DossierState) -> None:
-        """A dossier settled: note it if it is closed for good (checked again at the sweep)."""
-        if final(state):
+        """A dossier settled: note it if it is resolved or closed (checked again at the sweep)."""
+        if retirable(state):
             heapq.heappush(self.candidates, (last_time(state), state.dossier_id))
 
     def sweep_due(self, clock: float) -> bool:
@@ -171,7 +176,7 @@ class Retirement:
         while heap and heap[0][0] < cutoff:
             t, dossier_id = heapq.heappop(heap)
             record = records.get(dossier_id)
-            if record is None or dossier_id in ids or not final(record.state):
+            if record is None or dossier_id in ids or not retirable(record.state):
                 continue
             if last_time(record.state) != t:
                 continue  # noted again with its later time

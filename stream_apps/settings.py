@@ -64,7 +64,7 @@ class WorkerSettings(StackSettings):
     retire_after_days: float = Field(
         40.0,
         ge=0,
-        description="a dossier closed for good (returned, refused, withdrawn, stopped) whose "
+        description="a dossier resolved or closed (returned, refused, withdrawn, stopped) whose "
         "last event is this many days behind its partition's event clock leaves memory and "
         "the changelog, its contribution kept; at least 34; 0: never",
     )

@@ -21,7 +21,7 @@ from producers.simulator import SimulationConfig, WorkloadSimulator
 from schemas.events import DossierEvent
 from schemas.registry import AgencyRegistry
 from stream_apps.book import PartitionBook
-from stream_apps.retirement import FINAL, GROUP_PREFIX, Retirement
+from stream_apps.retirement import GROUP_PREFIX, RETIRABLE, Retirement
 from stream_apps.settings import WorkerSettings
 from stream_apps.store import PartitionStore, Verdict
 from tests.reference import reference_series, reference_snapshots
@@ -128,13 +128,13 @@ def test_after_a_year_closed_old_dossiers_hold_no_record_and_no_figure_changed()
     dossiers = len(keeping.store.records)
     assert held + retired == dossiers
     assert retired > dossiers * 0.75  # all but the last weeks' and the open ones
-    # No record left that a sweep should have taken: closed for good, unflagged, and
+    # No record left that a sweep should have taken: resolved or closed, unflagged, and
     # older than the horizon at the last sweep (a day before the clock at most).
     horizon = t - (AFTER_DAYS + 1) * DAY
     stale = [
         r.state.dossier_id
         for r in retiring.store.records.values()
-        if r.state.status in FINAL
+        if r.state.status in RETIRABLE
         and not r.state.flags
         and r.state.last_at is not None
         and r.state.last_at.timestamp() < horizon

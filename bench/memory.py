@@ -31,6 +31,7 @@ import time
 import tracemalloc
 from collections.abc import Sequence
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from bench.pipeline import PROJECT_ROOT, load_workload, machine, proc_status_mib, say
@@ -191,13 +192,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--start", type=date.fromisoformat, default=date(2022, 1, 1))
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--record-size", action="store_true", help="also the bytes per record")
-    parser.add_argument("--mode", choices=("retire", "keep"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--curves",
+        type=Path,
+        nargs="+",
+        help="the curves' JSON, printed by `--mode retire|keep` runs made apart: combined "
+        "into results/memory.json instead of running them again",
+    )
+    parser.add_argument(
+        "--mode",
+        choices=("retire", "keep"),
+        help="run one curve in this process and print it as JSON (what the full run does "
+        "in a child per mode)",
+    )
     args = parser.parse_args(argv)
     if args.mode:  # a child: one curve, as JSON on stdout
         print(json.dumps(curve(args.mode, args.dossiers, args.start, args.seed)))
         return 0
     result: dict[str, Any] = {"machine": machine(), "curves": []}
-    for mode in ("retire", "keep"):
+    if args.curves:
+        result["curves"] = [json.loads(path.read_text()) for path in args.curves]
+    for mode in () if args.curves else ("retire", "keep"):
         sizes = [n for n in args.dossiers if mode == "retire" or n <= args.keep_max]
         if not sizes:
             continue

@@ -184,6 +184,9 @@ class Publisher(threading.Thread):
                 batch_size=256 * 1024,
                 delivery_timeout_ms=300_000,
                 max_block_ms=240_000,
+                # Reconnect within a second of the broker's return (the client's default
+                # backs off up to 30 s after an outage).
+                reconnect_backoff_max_ms=1000,
             )
             chunk = max(1, -(-len(self.lines) // self.chunks))
             for start in range(0, len(self.lines), chunk):

@@ -49,7 +49,8 @@ def test_the_worker_rides_out_a_redis_outage_and_a_broker_outage(
     events = events_of(lines)
     t = clock_of(events)
     want = expected_view(reference_snapshots(events, t), reference_series(events, t))
-    # The workload streams in over both outages and the time around them.
+    # The workload streams in over both outages and the time around them; once both are
+    # over, the rest is sent without pauses.
     publisher = Publisher(
         stack.kafka_bootstrap,
         names.events_topic,
@@ -87,6 +88,7 @@ def test_the_worker_rides_out_a_redis_outage_and_a_broker_outage(
         outage("redis")  # Redis comes back empty: it keeps nothing on disk
         assert wait_for(lambda: applied_so_far() >= total // 2 or publisher.sent == total, 180)
         outage("kafka")
+        publisher.hurry()
         publisher.join(600)
         assert publisher.error is None, repr(publisher.error)
         assert wait_for(

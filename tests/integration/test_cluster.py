@@ -7,7 +7,7 @@ left), the worker goes on applying events, and the broker is started again later
 end the worker has counted every event sent, every figure in Redis equals the independent
 reference, and the worker process never exited.
 
-Short for CI (DOSSIER_CLUSTER_EVENTS, default 12,000; the broker down for
+Short for CI (DOSSIER_CLUSTER_EVENTS, default 8,000; the broker down for
 DOSSIER_CLUSTER_OUTAGE_S, default 20 s: leadership moves only after the
 controller's 9 s broker session timeout). `make cluster-test` runs it alone, longer
 (40,000 events, 30 s down).
@@ -43,7 +43,7 @@ from tests.reference import reference_series, reference_snapshots
 
 # Longer than the controller's broker session timeout (9 s): leadership moves only then.
 OUTAGE_S = float(os.environ.get("DOSSIER_CLUSTER_OUTAGE_S", "20"))
-EVENTS = int(os.environ.get("DOSSIER_CLUSTER_EVENTS", "12000"))
+EVENTS = int(os.environ.get("DOSSIER_CLUSTER_EVENTS", "8000"))
 
 
 def replication(admin: KafkaAdminClient, topics: list[str]) -> dict[str, tuple[set[int], str]]:

@@ -70,7 +70,7 @@ def test_every_snapshot_read_in_one_transaction_is_exact_at_its_watermark(
     make_topics(names, partitions=4)
     lines = simulate(
         tmp_path / "workload.jsonl",
-        *("--start", "2025-07-01", "--days", "60", "--scale", "0.03", "--seed", "21"),
+        *("--start", "2025-07-01", "--days", "60", "--scale", "0.015", "--seed", "21"),
         *("--duplicates", "0.02"),
     )
     events = events_of(lines)

@@ -16,11 +16,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import redis
-from kafka import KafkaConsumer
 
 from schemas.alerts import AlertEvent
 from schemas.serving import alerts_log_key, alerts_open_key
-from tests.integration.pipeline import contract_view, meta, publish_raw, simulate
+from tests.integration.pipeline import contract_view, meta, publish_raw, read_topic, simulate
 from tests.integration.workers import WorkerProcess, wait_for, worker_env
 
 INCIDENT_AGENCY = "SO-XD"
@@ -40,17 +39,8 @@ def seen(alerts: list[AlertEvent]) -> set[tuple[str, str, str, str, datetime]]:
 
 
 def _topic_events(bootstrap: str, topic: str) -> list[AlertEvent]:
-    consumer = KafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        consumer_timeout_ms=5000,
-        enable_auto_commit=False,
-    )
-    try:
-        return [AlertEvent.model_validate_json(r.value) for r in consumer]
-    finally:
-        consumer.close()
+    """Every alert event on the topic (read to its end offsets: its writers have stopped)."""
+    return [AlertEvent.model_validate_json(r.value) for r in read_topic(bootstrap, topic)]
 
 
 def test_an_injected_spike_opens_one_alert_and_clears_it_once_through_a_sigkill(

@@ -73,6 +73,16 @@ def test_an_injected_spike_opens_one_alert_and_clears_it_once_through_a_sigkill(
     }
     prefix = names.redis_prefix
     total = str(len(lines))
+    # The replay: another consumer group and prefix (outside this prefix, which
+    # contract_view reads whole), the default cadence, no kill. It reads the same topic
+    # on its own, so it runs while the killed worker's successor takes over.
+    replay_prefix = f"{prefix}-replay"
+    replay_env = worker_env(stack, names, tmp_path / "replay") | {
+        "DOSSIER_CLOCK": "event",
+        "DOSSIER_APP_ID": f"{names.group_id}-replay",
+        "DOSSIER_REDIS_PREFIX": replay_prefix,
+        "DOSSIER_ALERTS_TOPIC": f"{names.group_id}-replay.alerts",
+    }
 
     with WorkerProcess(env, tmp_path / "worker-1.log") as first:
         halfway = wait_for(
@@ -80,7 +90,10 @@ def test_an_injected_spike_opens_one_alert_and_clears_it_once_through_a_sigkill(
         )
         assert halfway, first.log_tail()
         first.kill()
-    with WorkerProcess(env, tmp_path / "worker-2.log") as second:
+    with (
+        WorkerProcess(replay_env, tmp_path / "worker-replay.log") as replay,
+        WorkerProcess(env, tmp_path / "worker-2.log") as second,
+    ):
         done = wait_for(lambda: meta(redis_client, prefix).get("events_in") == total, 120)
         assert done, second.log_tail()
         spike = [e for e in _log(redis_client, prefix) if e.kind == "overdue_spike"]
@@ -95,6 +108,12 @@ def test_an_injected_spike_opens_one_alert_and_clears_it_once_through_a_sigkill(
         events = _log(redis_client, prefix)
         contract_view(redis_client, prefix)  # every alert key holds what the contract says
         assert second.stop() == 0
+
+        done = wait_for(lambda: meta(redis_client, replay_prefix).get("events_in") == total, 120)
+        assert done, replay.log_tail()
+        wait_for(lambda: seen(_log(redis_client, replay_prefix)) == seen(events), 60)
+        replayed = _log(redis_client, replay_prefix)
+        assert replay.stop() == 0
 
     ids = [e.id for e in events]
     assert len(ids) == len(set(ids)), "an alert is stored twice"
@@ -118,20 +137,7 @@ def test_an_injected_spike_opens_one_alert_and_clears_it_once_through_a_sigkill(
     on_topic = _topic_events(stack.kafka_bootstrap, f"{names.group_id}.alerts")
     assert {e.id for e in on_topic} == set(ids)
 
-    # The replay: another consumer group and prefix, the default cadence, no kill.
-    replay_prefix = f"{prefix}:replay"
-    replay_env = worker_env(stack, names, tmp_path / "replay") | {
-        "DOSSIER_CLOCK": "event",
-        "DOSSIER_APP_ID": f"{names.group_id}-replay",
-        "DOSSIER_REDIS_PREFIX": replay_prefix,
-        "DOSSIER_ALERTS_TOPIC": f"{names.group_id}-replay.alerts",
-    }
-    with WorkerProcess(replay_env, tmp_path / "worker-replay.log") as replay:
-        done = wait_for(lambda: meta(redis_client, replay_prefix).get("events_in") == total, 120)
-        assert done, replay.log_tail()
-        wait_for(lambda: seen(_log(redis_client, replay_prefix)) == seen(events), 60)
-        replayed = _log(redis_client, replay_prefix)
-        assert replay.stop() == 0
+    # The replay gives the same alerts.
     assert seen(replayed) == seen(events), sorted(seen(replayed) ^ seen(events))
     assert {e.kind for e in events} >= {"overdue_spike"}
 

@@ -4,7 +4,8 @@ A long simulated history (`dossier-stream simulate --speed max --out -`, its own
 process, all 130 agencies at the default scale, about 3,600 dossiers a day) streams
 through one partition's store and figures in this process, checkpointed every 5,000
 messages as the dossier stage does it (`retire` below the committed offset, then the
-changelog records taken). At each size N of `--dossiers` (dossiers seen: held plus
+changelog records taken, then the figures read at the partition's clock as a round reads
+them, which drops the instants that fell behind). At each size N of `--dossiers` (dossiers seen: held plus
 retired) it notes the resident set of this process, the records held, the retired
 dossiers and the open ones.
 

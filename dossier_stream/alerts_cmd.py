@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -352,22 +353,29 @@ def _list(client: redis.Redis, args: argparse.Namespace) -> int:
 def _follow(client: redis.Redis, args: argparse.Namespace) -> int:
     channel = alerts_channel(args.redis_prefix)
     pubsub = client.pubsub(ignore_subscribe_messages=True)
+    # Ctrl-C is noted and acted on between reads (at most a second later), never inside
+    # the Redis client, which could otherwise be left mid-reply and not let go.
+    stop: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, _frame: stop.append(signum))
     try:
         pubsub.subscribe(channel)
         print(f"following {channel} (Ctrl-C to stop)", file=sys.stderr, flush=True)
-        for event in _events(pubsub, channel, args.seconds):
+        for event in _events(pubsub, channel, args.seconds, stop):
             if matches(event, agency=args.agency, kind=args.kind):
                 print(json_line(event) if args.json else line(event), flush=True)
+        if stop:
+            raise KeyboardInterrupt
     finally:
+        signal.signal(signal.SIGINT, previous)
         pubsub.close()
     return 0
 
 
 def _events(
-    pubsub: redis.client.PubSub, channel: str, seconds: float | None
+    pubsub: redis.client.PubSub, channel: str, seconds: float | None, stop: list[int]
 ) -> Iterator[AlertEvent]:
     deadline = None if seconds is None else time.monotonic() + seconds
-    while deadline is None or time.monotonic() < deadline:
+    while (deadline is None or time.monotonic() < deadline) and not stop:
         message = pubsub.get_message(timeout=1.0)
         if message is None or message.get("type") != "message":
             continue

@@ -5,9 +5,9 @@ process, all 130 agencies at the default scale, about 3,600 dossiers a day) stre
 through one partition's store and figures in this process, checkpointed every 5,000
 messages as the dossier stage does it (`retire` below the committed offset, then the
 changelog records taken, then the figures read at the partition's clock as a round reads
-them, which drops the instants that fell behind). At each size N of `--dossiers` (dossiers seen: held plus
-retired) it notes the resident set of this process, the records held, the retired
-dossiers and the open ones.
+them, which drops the instants that fell behind). At each size N of `--dossiers`
+(dossiers seen: held plus retired) it notes the resident set of this process, the
+records held, the retired dossiers and the open ones.
 
 Each mode runs in a fresh process of its own, so their resident sets do not mix:
 - `retire`: `DOSSIER_RETIRE_AFTER_DAYS`' default, 40 days;

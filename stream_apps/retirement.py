@@ -122,7 +122,6 @@ class Retirement:
     swept_day: int = -1  # day of the partition clock at the last sweep
     through: float = 0.0  # the latest event time of any retired dossier (0: none yet)
     _out: list[tuple[bytes, bytes | None]] = field(default_factory=list)
-    _archive_dirty: bool = False
 
     def __post_init__(self) -> None:
         if self.after_s < MIN_AFTER_S:

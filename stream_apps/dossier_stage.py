@@ -224,6 +224,10 @@ class DossierStage(Service):
             backoff.reset()
             await self._release_gaps()
             if not batch:
+                # Idle after a backlog: retire what the last sweep put off until committed.
+                if any(s.retire_due(self.committed.get(p, 0)) for p, s in self.stores.items()):
+                    async with self.lock:
+                        await self._checkpoint()
                 continue
             started = time.perf_counter()
             left = {tp: records for tp, records in batch.items() if records}

@@ -121,6 +121,7 @@ class Retirement:
     candidates: list[tuple[int, str]] = field(default_factory=list)  # heap: (last time, id)
     swept_day: int = -1  # day of the partition clock at the last sweep
     through: float = 0.0  # the latest event time of any retired dossier (0: none yet)
+    deferred: int | None = None  # the last offset of a candidate put off: not committed yet
     _out: list[tuple[bytes, bytes | None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -145,9 +146,12 @@ class Retirement:
         if retirable(state):
             heapq.heappush(self.candidates, (last_time(state), state.dossier_id))
 
-    def sweep_due(self, clock: float) -> bool:
-        """True once a day of the partition clock, when a candidate may be old enough."""
-        if clock <= 0 or int(clock) // DAY <= self.swept_day:
+    def sweep_due(self, clock: float, committed: int) -> bool:
+        """True once a day of the partition clock, or once the candidates a sweep put off
+        are committed, when a candidate may be old enough."""
+        new_day = clock > 0 and int(clock) // DAY > self.swept_day
+        released = self.deferred is not None and committed > self.deferred
+        if not (new_day or released):
             return False
         return bool(self.candidates) and self.candidates[0][0] < clock - self.after_s
 
@@ -194,6 +198,7 @@ class Retirement:
             through = max(through, record.state.last_at.timestamp())
         for item in later:
             heapq.heappush(heap, item)
+        self.deferred = max((records[i].last_offset for _, i in later), default=None)
         self.through = max(self.through, through)
         if ids:
             k = max(self.groups, default=self.archive_k) + 1

@@ -529,7 +529,7 @@ class PartitionStore:
         message is below `committed` (the committed input offset); return how many."""
         retirement = self.retirement
         clock = self.meta.max_event_time
-        if retirement is None or not retirement.sweep_due(clock):
+        if retirement is None or not retirement.sweep_due(clock, committed):
             return 0
         records = self.records
         gone = retirement.sweep(clock, records, committed, lambda r: self._facts_before(r, figures))
@@ -538,6 +538,11 @@ class PartitionStore:
             self.dirty.discard(dossier_id)
         self.gone.update(gone)
         return len(gone)
+
+    def retire_due(self, committed: int) -> bool:
+        """True when `retire` would sweep (see `Retirement.sweep_due`)."""
+        retirement = self.retirement
+        return retirement is not None and retirement.sweep_due(self.meta.max_event_time, committed)
 
     def dossiers(self) -> tuple[int, int]:
         """(held, retired) dossiers."""

@@ -831,24 +831,8 @@ def run_pipeline(
 
 def largest_record(bootstrap: str, topic: str, timeout_s: float = 60.0) -> int:
     """The size of the largest record value in a topic (read to its end offsets)."""
-    from kafka import KafkaConsumer, TopicPartition
-
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    try:
-        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
-        ends = consumer.end_offsets(parts)
-        consumer.assign(parts)
-        consumer.seek_to_beginning(*parts)
-        largest = 0
-        deadline = time.monotonic() + timeout_s
-        while any(consumer.position(tp) < ends[tp] for tp in parts):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{topic}: not read to its end in {timeout_s} s")
-            for records in consumer.poll(timeout_ms=500).values():
-                largest = max([largest, *(len(r.value or b"") for r in records)])
-        return largest
-    finally:
-        consumer.close()
+    records = kafka_admin.read_topic(bootstrap, topic, timeout_s)
+    return max((len(r.value or b"") for r in records), default=0)
 
 
 # -- cleanup -----------------------------------------------------------------------------------

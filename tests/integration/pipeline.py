@@ -126,28 +126,6 @@ def dead_letters(bootstrap: str, topic: str, expected: int, timeout_s: float = 6
     return out
 
 
-def read_topic(bootstrap: str, topic: str, timeout_s: float = 30) -> list:  # type: ignore[type-arg]
-    """Every record of a topic up to its end offsets at the time of the call."""
-    from kafka import KafkaConsumer, TopicPartition
-
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    try:
-        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
-        ends = consumer.end_offsets(parts)
-        consumer.assign(parts)
-        consumer.seek_to_beginning(*parts)
-        out: list = []  # type: ignore[type-arg]
-        deadline = time.monotonic() + timeout_s
-        while any(consumer.position(tp) < ends[tp] for tp in parts):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{topic}: not read to its end in {timeout_s} s")
-            for records in consumer.poll(timeout_ms=500).values():
-                out.extend(records)
-        return out
-    finally:
-        consumer.close()
-
-
 def header(record, name: str) -> str:  # type: ignore[no-untyped-def]
     """A header of a consumed record as text ("" when absent)."""
     for key, value in record.headers or ():

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import redis
 
+from common.kafka_admin import read_topic
 from schemas.alerts import AlertEvent
 from schemas.serving import alerts_log_key, alerts_open_key
-from tests.integration.pipeline import contract_view, meta, publish_raw, read_topic, simulate
+from tests.integration.pipeline import contract_view, meta, publish_raw, simulate
 from tests.integration.workers import WorkerProcess, wait_for, worker_env
 
 INCIDENT_AGENCY = "SO-XD"

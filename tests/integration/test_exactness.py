@@ -19,6 +19,7 @@ from pathlib import Path
 
 import redis
 
+from common.kafka_admin import read_topic
 from producers.publisher import DossierPublisher
 from tests.factories import event
 from tests.integration.pipeline import (
@@ -29,7 +30,6 @@ from tests.integration.pipeline import (
     first_difference,
     meta,
     publish_raw,
-    read_topic,
     redis_figures,
     simulate,
     view_difference,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import redis
 
+from common.kafka_admin import read_topic
 from tests.integration.pipeline import (
     clock_of,
     contract_view,
@@ -20,7 +21,6 @@ from tests.integration.pipeline import (
     expected_view,
     meta,
     publish_raw,
-    read_topic,
     simulate,
     view_difference,
     wait_until_equal,

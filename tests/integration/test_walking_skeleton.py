@@ -9,11 +9,11 @@ from pathlib import Path
 import redis
 from kafka import KafkaProducer
 
+from common.kafka_admin import read_topic
 from producers.publisher import DossierPublisher
 from schemas.registry import AgencyRegistry
 from schemas.serving import UpdateNotice, WorkerMeta, meta_key, scope_key, updates_channel
 from tests.factories import lifecycle
-from tests.integration.pipeline import read_topic
 from tests.integration.workers import WorkerProcess, read_hash, wait_for, worker_env
 
 AGENCIES = {"SO-YTE": "city", "CA-TP": "city", "10510": "commune"}

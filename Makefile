@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 JS_DIR := tests/js
 JS_STAMP := $(JS_DIR)/node_modules/.installed-$(shell cat $(JS_DIR)/package-lock.json | sha1sum | cut -c1-12)
 
-.PHONY: setup demo test lint unit services-up services-down cluster-up cluster-down cluster-test bench bench-latency bench-restore bench-memory crash-test fault-test clean \
+.PHONY: setup native demo test lint unit services-up services-down cluster-up cluster-down cluster-test bench bench-latency bench-restore bench-memory crash-test fault-test clean \
 	dashboard-screenshots bench-gateway
 
 setup: $(STAMP) $(JS_STAMP)
@@ -24,7 +24,12 @@ $(JS_STAMP): $(JS_DIR)/package.json $(JS_DIR)/package-lock.json
 	npm ci --prefix $(JS_DIR) --no-audit --no-fund --silent
 	touch $@
 
-demo: setup
+# The worker's hot core compiled with mypyc (common.native): about a minute the first
+# time, nothing while the sources are unchanged. Without it the worker runs the sources.
+native: setup
+	$(BIN)/dossier-stream native build
+
+demo: setup native
 	$(BIN)/dossier-stream demo
 
 lint: setup
@@ -35,8 +40,17 @@ lint: setup
 unit: setup
 	$(BIN)/pytest tests/unit
 
-# Lint, then every test; the tests start (and stop) the local Kafka and Redis themselves.
-test: lint
+# The unit tests of the modules the compiled core holds, run on the compiled core.
+NATIVE_TESTS := tests/unit/domain tests/unit/stream_apps/test_store.py \
+	tests/unit/stream_apps/test_store_alert_history.py tests/unit/stream_apps/test_store_signatures.py \
+	tests/unit/stream_apps/test_retirement.py tests/unit/stream_apps/test_partials.py \
+	tests/unit/stream_apps/test_stage_restore.py tests/unit/stream_apps/test_stage_rounds.py
+
+# Lint, the core's unit tests compiled, then every test on the sources (the workers the
+# integration tests start run the compiled core); the tests start (and stop) the local
+# Kafka and Redis themselves.
+test: lint native
+	DOSSIER_NATIVE=require $(BIN)/python -m common.native run pytest -q -p no:cacheprovider $(NATIVE_TESTS)
 	$(BIN)/pytest
 
 services-up: setup
@@ -61,19 +75,19 @@ clean:
 
 # The throughput benchmark. Headline: a full simulated quarter (about 1.5 M events) against
 # a raw consumer on the same topic; then the two-week line against a Faust agent too.
-bench: setup
+bench: setup native
 	$(BIN)/dossier-stream services up
 	$(BIN)/python -m bench.pipeline --start 2025-07-01 --days 91 --events 0 --runs 1 \
 		--skip-faust --out bench/results/quarter.json
 	$(BIN)/python -m bench.pipeline --events 200000 --runs 3
 
 # Live latency, publication to figure, at 100, 1,000 and 5,000 events/s (about 4 minutes).
-bench-latency: setup
+bench-latency: setup native
 	$(BIN)/dossier-stream services up
 	$(BIN)/python -m bench.latency
 
 # Restore after a restart: 100,000 and 1,000,000 dossiers (about 6 minutes).
-bench-restore: setup
+bench-restore: setup native
 	$(BIN)/dossier-stream services up
 	$(BIN)/python -m bench.restore --dossiers 100000 1000000
 

@@ -947,11 +947,32 @@ def code_under_test(ref: str | None) -> tuple[Path, dict[str, Any]]:
     if ref:
         code_dir, sha = export_tree(ref)
         say(f"workers run {ref} = {sha} from {code_dir.relative_to(PROJECT_ROOT)}")
-        return code_dir, {"ref": ref, "commit": sha, "uncommitted": [], "diff_sha1": None}
-    code = code_state()  # again at the end: others may edit the tree during the run
-    if code["uncommitted"]:
-        say(f"measuring uncommitted worker code: {', '.join(code['uncommitted'])}")
-    return PROJECT_ROOT, code
+        code = {"ref": ref, "commit": sha, "uncommitted": [], "diff_sha1": None}
+    else:
+        code_dir, code = PROJECT_ROOT, code_state()  # again at the end: others may edit
+        if code["uncommitted"]:
+            say(f"measuring uncommitted worker code: {', '.join(code['uncommitted'])}")
+    code["native"] = build_native(code_dir)
+    say(f"compiled core: {code['native']}")
+    return code_dir, code
+
+
+def build_native(code_dir: Path) -> str:
+    """Compile the workers' hot core (`dossier-stream native build` of that tree), as `make
+    setup` does, unless DOSSIER_NATIVE=off; commits before it have none."""
+    if os.environ.get("DOSSIER_NATIVE", "auto").lower() == "off":
+        return "off (DOSSIER_NATIVE=off)"
+    if not (code_dir / "common" / "native.py").exists():
+        return "none at this commit"
+    built = subprocess.run(
+        [sys.executable, "-m", "dossier_stream.cli", "native", "build"],
+        cwd=code_dir,
+        capture_output=True,
+        text=True,
+    )
+    if built.returncode != 0:
+        raise SystemExit(f"native build failed:\n{built.stdout}{built.stderr}")
+    return "on: " + built.stdout.strip()
 
 
 def one_run(
@@ -1339,7 +1360,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     runs: list[RunResult] = []
     for i in range(1, args.runs + 1):
         runs.append(one_run(i, args, stack, workload))
-    if not args.ref and code_state() != code:
+    if not args.ref and code_state() != {k: v for k, v in code.items() if k != "native"}:
         code["changed_during_run"] = True
         say("warning: the worker's code changed during the benchmark (use --ref)")
     rows = [(f"run {r.run}", row(r)) for r in runs]

@@ -60,6 +60,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from functools import cache
+from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -89,7 +90,9 @@ def _vietnam_tz() -> tzinfo:
 
 
 VN_TZ: tzinfo = _vietnam_tz()
-DEFAULT_OVERRIDES_PATH = Path(__file__).resolve().parent / "data" / "calendar_overrides.json"
+# Found through the package, not this file: compiled (common.native), this module's file
+# lies outside the source tree.
+DEFAULT_OVERRIDES_PATH = Path(str(files("domain").joinpath("data", "calendar_overrides.json")))
 # Name `holiday_name` gives to a day off that only the override table knows.
 OVERRIDE_DAY_OFF_NAME = "Ngày nghỉ (theo thông báo bổ sung)"
 

@@ -38,7 +38,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "gateway": ("dossier_stream.gateway_cmd", "serve the HTTP ingestion gateway; agency tokens"),
     "demo": ("dossier_stream.demo", "start everything and run a simulated workload to watch"),
     "schema": ("schemas.schema_cmd", "export or check the event contract's JSON Schema"),
+    "native": ("dossier_stream.native_cmd", "compile the worker's hot core (mypyc), or check it"),
 }
+# Commands that run the dossier stage in this process: they load the compiled core when
+# a build of the present sources exists (common.native, DOSSIER_NATIVE).
+NATIVE_COMMANDS = frozenset({"worker"})
 
 SERVICES_HINT = "is it running? `dossier-stream services up` starts the local one"
 
@@ -121,6 +125,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.argv = [sys.argv[0], *args_list]
     command = _wanted_command(args_list)
     try:
+        if command in NATIVE_COMMANDS:
+            from common import native
+
+            native.activate()  # before the command's module imports the core
         parser = build_parser(args_list)
         args = parser.parse_args(args_list)  # usage errors: argparse prints them, exit 2
         _configure_logging(args)

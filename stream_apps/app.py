@@ -35,6 +35,7 @@ from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
+from common import native
 from schemas.alerts import AlertEvent
 from stream_apps.alerting import AlertEngine, states_json
 from stream_apps.dossier_stage import DossierStage
@@ -332,6 +333,7 @@ def create_app(
                 "partitions": sorted(stage.stores),
                 "counts": stage.counts(),
                 "dossiers": stage.dossiers(),
+                "native": native.active,
                 "clock": stage.clock(),
                 "last_flush_s": sink.last_flush_s,
                 "figures_keys": len(merger.docs),

@@ -197,7 +197,7 @@ class PartitionStore:
 
     partition: int
     lifecycle: Lifecycle
-    registry: object = None
+    registry: Any = None  # an AgencyRegistry: events naming unknown agencies are invalid
     future_tolerance_s: float = 300.0
     clock_mode: str = "live"  # "event": gaps are timed on this partition's event clock
     records: dict[str, DossierRecord] = field(default_factory=dict)

@@ -15,7 +15,7 @@ from typing import Any
 
 import faust
 
-from common import kafka_admin
+from common import kafka_admin, native
 from common.connections import async_redis_client, kafka_options
 from common.errors import EXIT_USAGE, CommandError
 from domain.alerts import DEFAULT_THRESHOLDS, AlertThresholds, parse_thresholds
@@ -155,6 +155,7 @@ def run(args: argparse.Namespace) -> int:
         settings.redis_prefix,
         settings.clock,
     )
+    log.info("compiled core (DOSSIER_NATIVE): %s", native.status)
     if settings.signing_master_key is not None:
         log.info("events must be signed by the gateway or the agency they name (docs/security.md)")
     else:

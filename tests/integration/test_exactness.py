@@ -19,6 +19,7 @@ from pathlib import Path
 
 import redis
 
+from common import native
 from common.kafka_admin import read_topic
 from producers.publisher import DossierPublisher
 from tests.factories import event
@@ -77,6 +78,9 @@ def test_replayed_workload_gives_exactly_the_reference_figures(
 
     env = worker_env(stack, names, tmp_path) | {"DOSSIER_CLOCK": "event"}
     with WorkerProcess(env, tmp_path / "worker.log") as worker:
+        # The compiled core runs exactly when a build of these sources exists (`make test`
+        # makes one), so this test judges what a deployed worker runs.
+        assert worker.health()["native"] is (native.built() is not None), worker.log_tail()
         total = str(len(lines) + len(GARBAGE))
         settled = wait_for(
             lambda: meta(redis_client, names.redis_prefix).get("events_in") == total, 120

@@ -204,13 +204,20 @@ def test_a_supplement_answered_before_it_was_asked_is_applied_at_the_later_time(
 
 
 def test_a_figures_failure_is_undone_and_dead_lettered() -> None:
-    class Broken(PartitionBook):
+    class Broken:  # the figures port, failing on a resolution (a wrapper: the compiled
+        # core's classes take no Python subclasses)
+        def __init__(self, inner: PartitionBook) -> None:
+            self.inner = inner
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.inner, name)
+
         def move(self, before: Any, after: Any) -> None:
             if after is not None and after.resolved_at is not None:
                 raise RuntimeError("figures broke")
-            super().move(before, after)
+            self.inner.move(before, after)
 
-    s, b = store(), Broken(CALENDAR, second_supplement_late=True)
+    s, b = store(), Broken(book())
     e1, e2, e3, _ = lifecycle()
     for i, e in enumerate((e1, e2)):
         s.process(i, key(e), raw(e), b, now=NOW)

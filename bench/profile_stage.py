@@ -160,6 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--profile", action="store_true", help="cProfile, top by own time")
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--sort", default="tottime", help="cProfile order: tottime (own), cumulative")
     args = parser.parse_args(argv)
 
     workload = load_workload(args.events, args.seed, args.start, 1.0, None)
@@ -199,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if profiler is not None:
         out = io.StringIO()
         stats = pstats.Stats(profiler, stream=out)
-        stats.strip_dirs().sort_stats(pstats.SortKey.TIME).print_stats(args.top)
+        stats.strip_dirs().sort_stats(args.sort).print_stats(args.top)
         print(out.getvalue())
     return 0
 

@@ -44,6 +44,7 @@ unit: setup
 NATIVE_TESTS := tests/unit/domain tests/unit/stream_apps/test_store.py \
 	tests/unit/stream_apps/test_store_alert_history.py tests/unit/stream_apps/test_store_signatures.py \
 	tests/unit/stream_apps/test_retirement.py tests/unit/stream_apps/test_partials.py \
+	tests/unit/stream_apps/test_alert_history.py tests/unit/stream_apps/test_alerting.py \
 	tests/unit/stream_apps/test_stage_restore.py tests/unit/stream_apps/test_stage_rounds.py
 
 # Lint, the core's unit tests compiled, then every test on the sources (the workers the

@@ -160,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--profile", action="store_true", help="cProfile, top by own time")
     parser.add_argument("--top", type=int, default=30)
-    parser.add_argument("--sort", default="tottime", help="cProfile order: tottime (own), cumulative")
+    parser.add_argument("--sort", default="tottime", help="cProfile order: tottime, cumulative")
     args = parser.parse_args(argv)
 
     workload = load_workload(args.events, args.seed, args.start, 1.0, None)

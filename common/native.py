@@ -41,6 +41,9 @@ MODULES: tuple[str, ...] = (
     "domain.calendar",
     "domain.lifecycle",
     "domain.figures",
+    "domain.alerts",
+    "stream_apps.alert_history",
+    "stream_apps.alerting",
     "stream_apps.codec",
     "stream_apps.retirement",
     "stream_apps.book",
@@ -226,8 +229,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         _compile(Path(args[1]), Path(args[2]))
         return 0
     if args[:1] == ["run"] and len(args) >= 2:
-        activate()  # before MODULE imports anything of the core
-        print(f"compiled core {status}", file=sys.stderr, flush=True)
+        from common import native  # as the others import it (this file runs as __main__)
+
+        native.activate()  # before MODULE imports anything of the core
+        print(f"compiled core {native.status}", file=sys.stderr, flush=True)
         sys.argv = args[1:]
         runpy.run_module(args[1], run_name="__main__", alter_sys=True)
         return 0

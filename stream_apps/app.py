@@ -205,6 +205,10 @@ def create_app(
         full = rewrite or await sink.is_empty()
         if full and merger.docs and not rewrite:
             log.info("Redis holds none of our keys: writing every figure this worker owns")
+        if full or time.monotonic() - sink.forgotten_at >= settings.full_publish_interval_s:
+            # Whole hashes again: after a loss, and every interval, so that a key changed
+            # or deleted behind the worker's back is whole again within it.
+            sink.forget()
         keys = merger.take_dirty(everything=full)
         snapshots: dict[str, dict[str, str]] = {}
         series: dict[str, dict[str, str]] = {}
@@ -304,6 +308,7 @@ def create_app(
         homes = {tp.partition for tp in revoked if tp.topic == stage.partials_topic}
         if homes:
             merger.assign(merger.owned - homes)
+            sink.forget()  # another worker may write those keys before they come back
             alert_view.forget(merger.docs)
             if alerts is not None:
                 alerts.loaded = False  # the next owner stores what it judges; read it again
@@ -315,6 +320,7 @@ def create_app(
             tp.partition for tp in app.consumer.assignment() if tp.topic == stage.partials_topic
         }
         merger.assign(actives)
+        sink.forget()
         alert_view.forget(merger.docs)
         if alerts is not None:
             alerts.loaded = False

@@ -10,8 +10,10 @@ from __future__ import annotations
 import ssl
 from typing import Any
 
+import hiredis
 import redis
 import redis.asyncio as aioredis
+from redis.asyncio.connection import Connection, SSLConnection
 
 from common.settings import RedisSettings, StackSettings
 
@@ -96,6 +98,39 @@ def redis_client(
 def async_redis_client(
     settings: RedisSettings | None = None, *, url: str | None = None, **kwargs: Any
 ) -> aioredis.Redis:
-    """An asyncio Redis client of `url` (default `settings.redis_url`), authenticated."""
+    """An asyncio Redis client of `url` (default `settings.redis_url`), authenticated,
+    packing its commands with hiredis."""
     s = RedisSettings() if settings is None else settings
-    return aioredis.Redis.from_url(url or s.redis_url, **(redis_options(s) | kwargs))
+    url = url or s.redis_url
+    packing: dict[str, Any] = {}
+    if url.startswith("redis://"):
+        packing["connection_class"] = HiredisPackedConnection
+    elif url.startswith("rediss://"):
+        packing["connection_class"] = HiredisPackedSSLConnection
+    return aioredis.Redis.from_url(url, **(redis_options(s) | packing | kwargs))
+
+
+def pack_with_hiredis(args: tuple[Any, ...]) -> list[bytes] | None:
+    """A command in the Redis protocol, packed by hiredis (C): the bytes redis-py's own
+    packing gives, about 12 times faster (redis-py packs with hiredis only in its
+    synchronous client; a Redis writer's flush packs thousands of fields). None when an
+    argument is not str, bytes, int or float: redis-py packs it, or says what is wrong."""
+    first = args[0]
+    if isinstance(first, str):
+        args = (*first.encode().split(), *args[1:])
+    elif b" " in first:
+        args = (*first.split(), *args[1:])
+    try:
+        return [hiredis.pack_command(args)]
+    except TypeError:
+        return None
+
+
+class HiredisPackedConnection(Connection):
+    def pack_command(self, *args: Any) -> list[bytes]:
+        return pack_with_hiredis(args) or super().pack_command(*args)
+
+
+class HiredisPackedSSLConnection(SSLConnection):
+    def pack_command(self, *args: Any) -> list[bytes]:
+        return pack_with_hiredis(args) or super().pack_command(*args)

@@ -8,8 +8,15 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
+from redis.asyncio.connection import Connection
+from redis.exceptions import DataError
 
-from common.connections import aiokafka_options, kafka_options, redis_options
+from common.connections import (
+    HiredisPackedConnection,
+    aiokafka_options,
+    kafka_options,
+    redis_options,
+)
 from common.settings import RedisSettings, StackSettings
 
 
@@ -67,3 +74,26 @@ def test_an_unreadable_or_empty_secret_file_names_its_variable(
         path.write_text(content)
     with pytest.raises(ValidationError, match="DOSSIER_KAFKA_PASSWORD_FILE"):
         StackSettings(kafka_password_file=path)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("HSET", "ds:v1:scope:agency:SO-XD", "overdue_now", "4", "qtd.online_ratio", "0.7"),
+        ("ZADD", "ds:v1:rank:online_ratio:city", 0.7, "SO-XD", 1 / 3, "SO-TC", -0.0, "x"),
+        ("HSET", "k", "name", "Sở Xây dựng", "n", 12, "big", 10**30, "f", 1e20),
+        ("CONFIG GET", "maxmemory"),  # a command of two words, split as redis-py does
+        (b"OBJECT ENCODING", b"k\x00\xff"),
+    ],
+)
+def test_hiredis_packs_the_bytes_redis_py_packs(args: tuple[object, ...]) -> None:
+    ours = b"".join(HiredisPackedConnection().pack_command(*args))
+    assert ours == b"".join(Connection().pack_command(*args))
+
+
+def test_what_hiredis_cannot_pack_is_left_to_redis_py() -> None:
+    view = memoryview(b"value")
+    packed = HiredisPackedConnection().pack_command("SET", "k", view)
+    assert b"".join(bytes(c) for c in packed) == b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nvalue\r\n"
+    with pytest.raises(DataError, match="bool"):
+        HiredisPackedConnection().pack_command("SET", "k", True)

@@ -104,6 +104,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--start", type=date.fromisoformat, default=date(2025, 9, 22))
     parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument(
+        "--days", type=int, help="days of the workload (default: as many as --events needs)"
+    )
     parser.add_argument("--profiler", choices=["cprofile", "pyinstrument"], default="cprofile")
     parser.add_argument("--top", type=int, default=35, help="functions listed (default 35)")
     parser.add_argument(
@@ -122,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.ref:
         code_dir, sha = export_tree(args.ref)
         say(f"worker from {args.ref} = {sha}")
-    workload = load_workload(args.events, args.seed, args.start, 1.0, None)
+    workload = load_workload(args.events, args.seed, args.start, 1.0, args.days)
     args.out.mkdir(parents=True, exist_ok=True)
     tag = f"bench.{uuid.uuid4().hex[:8]}"
     topic, dlq, app_id, prefix = f"{tag}.events", f"{tag}.dlq", f"{tag}.prof", f"{tag}:ds:v1"

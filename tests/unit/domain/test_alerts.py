@@ -15,14 +15,19 @@ the buckets starting at or before T.
 from __future__ import annotations
 
 import json
+import math
 import re
+import statistics
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from domain.alerts import (
     DEFAULT_THRESHOLDS,
@@ -43,6 +48,7 @@ from domain.alerts import (
     TargetInput,
     TargetThresholds,
     Transition,
+    _judge,
     duty_buckets,
     evaluate,
     parse_thresholds,
@@ -678,3 +684,37 @@ def test_doc_thresholds_example_parses() -> None:
     assert th.for_scope("agency:SO-XD").near_due_backlog == NearDueThresholds(60, 40)
     assert th.for_scope("agency:11311").overdue_spike == SpikeThresholds(min_count=8)
     assert th.for_scope("level:city") == ScopeThresholds()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    counts=st.lists(st.integers(0, 60), min_size=21, max_size=21),
+    baseline_days=st.integers(1, 20),
+    open_k=st.sampled_from([4.0, 3.5, 2.25]),
+    close_k=st.sampled_from([0.0, 1.5, 2.0]),
+)
+def test_the_baseline_is_the_median_and_mad_of_the_blocks(
+    counts: list[int], baseline_days: int, open_k: float, close_k: float
+) -> None:
+    """With a window of one bucket, block k is the count k buckets back. Stated with
+    `statistics.median` over exact rationals (the rule, not the rule's arithmetic)."""
+    th = SpikeThresholds(
+        baseline_days=baseline_days, min_baseline_days=1, open_k=open_k, close_k=close_k
+    )
+    buckets = [h * 3600 for h in range(len(counts))]
+    prefix = [0]
+    for c in counts:
+        prefix.append(prefix[-1] + c)
+    i = len(counts) - 1
+    judged = _judge(i, buckets, prefix, 1, 0, th)
+    assert judged is not None
+    x, level_open, line_close, (blocks, m, mad, spread) = judged
+    recent = [Fraction(c) for c in counts[i - baseline_days : i]]
+    want_m = Fraction(statistics.median(recent))
+    want_mad = Fraction(statistics.median([abs(b - want_m) for b in recent]))
+    root = Fraction(math.isqrt(want_m.numerator), math.isqrt(want_m.denominator))
+    want_root = root if root * root == want_m else Fraction(math.sqrt(want_m))
+    want_spread = max(Fraction("1.4826") * want_mad, want_root, Fraction(1))
+    assert (x, blocks, m, mad, spread) == (counts[i], baseline_days, want_m, want_mad, want_spread)
+    assert level_open == max(5, math.ceil(want_m + Fraction(str(open_k)) * want_spread))
+    assert line_close == math.floor(want_m + Fraction(str(close_k)) * want_spread)

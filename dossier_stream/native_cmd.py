@@ -1,9 +1,10 @@
 """Compile the worker's hot core with mypyc, or say whether a build matches the sources.
 
-The worker runs the same typed Python either way; compiled, the dossier stage costs
-about half as much CPU per event (BENCHMARKS.md). A build is kept in a cache directory
-named by a digest of the sources, so it is used only while they are unchanged; `make
-setup` builds it. DOSSIER_NATIVE=auto|off|require chooses what the worker does.
+The worker runs the same typed Python either way; compiled, its own code costs a
+quarter to a third less CPU per event (BENCHMARKS.md). A build is kept in a cache
+directory named by a digest of the sources, so it is used only while they are
+unchanged; `make native` builds it (`make demo` and `make test` run it first).
+DOSSIER_NATIVE=auto|off|require chooses what the worker does.
 """
 
 from __future__ import annotations

@@ -126,8 +126,14 @@ def build(root: Path = PROJECT_ROOT, *, quiet: bool = False) -> Path:
         if not quiet:
             print(f"compiled {len(MODULES)} modules into {out}", file=sys.stderr)
         (lib / DONE).write_text("\n".join(MODULES) + "\n")
-        shutil.rmtree(out, ignore_errors=True)
-        lib.rename(out)
+        if built(root) is not None:
+            return out  # another process built the same sources meanwhile: keep its build
+        shutil.rmtree(out, ignore_errors=True)  # an unfinished one
+        try:
+            lib.rename(out)
+        except OSError:
+            if built(root) is None:
+                raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return out

@@ -68,7 +68,7 @@ from bench.pipeline import (
     _plain,
     _worker_env,
     cleanup_worker_run,
-    code_state,
+    code_changed,
     code_under_test,
     free_port,
     get_json,
@@ -863,7 +863,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         say("interrupted: cleaned up; no results written")
         return 130
-    if not args.ref and code_state() != {k: v for k, v in code.items() if k != "native"}:
+    if not args.ref and code_changed(code):
         code["changed_during_run"] = True
         say("warning: the worker's code changed during the benchmark (use --ref)")
     print(render_table(results))

@@ -957,9 +957,14 @@ def code_under_test(ref: str | None) -> tuple[Path, dict[str, Any]]:
     return code_dir, code
 
 
+def code_changed(code: dict[str, Any]) -> bool:
+    """True when the working tree's worker code is no longer what `code_under_test` saw."""
+    return code_state() != {k: v for k, v in code.items() if k != "native"}
+
+
 def build_native(code_dir: Path) -> str:
     """Compile the workers' hot core (`dossier-stream native build` of that tree), as `make
-    setup` does, unless DOSSIER_NATIVE=off; commits before it have none."""
+    native` does, unless DOSSIER_NATIVE=off; commits before it have none."""
     if os.environ.get("DOSSIER_NATIVE", "auto").lower() == "off":
         return "off (DOSSIER_NATIVE=off)"
     if not (code_dir / "common" / "native.py").exists():
@@ -1360,7 +1365,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     runs: list[RunResult] = []
     for i in range(1, args.runs + 1):
         runs.append(one_run(i, args, stack, workload))
-    if not args.ref and code_state() != {k: v for k, v in code.items() if k != "native"}:
+    if not args.ref and code_changed(code):
         code["changed_during_run"] = True
         say("warning: the worker's code changed during the benchmark (use --ref)")
     rows = [(f"run {r.run}", row(r)) for r in runs]

@@ -126,11 +126,16 @@ def pack_with_hiredis(args: tuple[Any, ...]) -> list[bytes] | None:
         return None
 
 
-class HiredisPackedConnection(Connection):
+class _HiredisPacking:
+    """Packs with hiredis; what it cannot pack, the redis-py connection class after it does."""
+
     def pack_command(self, *args: Any) -> list[bytes]:
-        return pack_with_hiredis(args) or super().pack_command(*args)
+        return pack_with_hiredis(args) or super().pack_command(*args)  # type: ignore[misc]
 
 
-class HiredisPackedSSLConnection(SSLConnection):
-    def pack_command(self, *args: Any) -> list[bytes]:
-        return pack_with_hiredis(args) or super().pack_command(*args)
+class HiredisPackedConnection(_HiredisPacking, Connection):
+    pass
+
+
+class HiredisPackedSSLConnection(_HiredisPacking, SSLConnection):
+    pass

@@ -757,38 +757,45 @@ def _spike(
         judged = _judge(i, buckets, prefix, n, inp.covers_from, th)
         if judged is None:
             continue  # baseline not ready: this bucket decides nothing
-        x, level_open, line_close, stats = judged
-        figures: dict[str, int | str | None] = {}
-        baseline: dict[str, int | str | None] = {}
-        if (state.status is AlertStatus.CLOSED and x >= level_open and _cooled(state, h)) or (
-            state.status is not AlertStatus.CLOSED and t >= h + HOUR and x <= line_close
-        ):  # a transition: its figures and baseline, made only then
-            figures = {
-                "became_overdue": x,
-                "window_from": buckets[i - n + 1],
-                "window_to": h,
-                "window_buckets": n,
-            }
-            blocks, m, mad, spread = stats
-            baseline = {
-                "blocks": blocks,
-                "median": _fixed6(m),
-                "mad": _fixed6(mad),
-                "spread": _fixed6(spread),
-                "open_level": level_open,
-                "close_line": line_close,
-            }
+        x, level_open, line_close, _ = judged
         if state.status is AlertStatus.CLOSED:
             if x >= level_open and _cooled(state, h):
                 state = _opened(state, h)
+                figures, baseline = _spike_details(buckets, i, n, judged)
                 out.append(_transition(state, AlertAction.OPENED, h, h, figures, baseline))
         elif t >= h + HOUR and x <= line_close:
             assert state.opened_at is not None
             at = h + HOUR
+            figures, baseline = _spike_details(buckets, i, n, judged)
             tr = _transition(state, AlertAction.CLEARED, at, state.opened_at, figures, baseline)
             out.append(tr)
             state = _cleared(state, at, th.cooldown_s)
     return replace(state, evaluated_at=t, resume_at=bucket_t), out
+
+
+def _spike_details(
+    buckets: list[int],
+    i: int,
+    n: int,
+    judged: tuple[int, int, int, tuple[int, Fraction, Fraction, Fraction]],
+) -> tuple[dict[str, int | str | None], dict[str, int | str | None]]:
+    """A spike transition's figures and baseline (made only for a transition)."""
+    x, level_open, line_close, (blocks, m, mad, spread) = judged
+    figures: dict[str, int | str | None] = {
+        "became_overdue": x,
+        "window_from": buckets[i - n + 1],
+        "window_to": buckets[i],
+        "window_buckets": n,
+    }
+    baseline: dict[str, int | str | None] = {
+        "blocks": blocks,
+        "median": _fixed6(m),
+        "mad": _fixed6(mad),
+        "spread": _fixed6(spread),
+        "open_level": level_open,
+        "close_line": line_close,
+    }
+    return figures, baseline
 
 
 def _judge(

@@ -35,8 +35,8 @@ class RedisSink:
     transaction: a reader never sees half an update.
 
     Only the fields whose value differs from what this sink last wrote to the same hash
-    are sent (a day series of 90 buckets mostly changes in one bucket; packing
-    unchanged fields was a third of a replaying worker's time). The memory of what was
+    are sent (replaying history, packing every field of every changed hash was a fifth
+    of the worker's time). The memory of what was
     written holds only while Redis holds it: `forget()` empties it (the caller does so
     when Redis lost its keys, a write failed, the keys changed owner, and every full
     publish interval), and a failed transaction empties it too. After that, every hash is

@@ -36,7 +36,7 @@ from schemas.signing import Verifier
 from stream_apps.alert_history import AlertHistory
 from stream_apps.health import Backoff, Health
 from stream_apps.heap import HeapKeeper
-from stream_apps.kafka_io import Header, partition_batches, send_records
+from stream_apps.kafka_io import Header, partition_batches, probe_cluster, send_records
 from stream_apps.partials import (
     COUNTS_KEY,
     FEED_PREFIX,
@@ -256,7 +256,8 @@ class DossierStage(Service):
         if self._producer is None:
             return
         try:
-            await asyncio.wait_for(self._producer.client.fetch_all_metadata(), timeout=5.0)
+            topics = [self.settings.events_topic]
+            await asyncio.wait_for(probe_cluster(self._producer, topics), timeout=5.0)
         except (KafkaError, TimeoutError, OSError) as exc:
             self.health.failed("kafka", exc)
         else:

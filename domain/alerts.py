@@ -570,6 +570,24 @@ def _cooled(state: AlertState, at: int) -> bool:
     return state.cooldown_until is None or at >= state.cooldown_until
 
 
+def _evaluated(
+    state: AlertState, t: int, *, resume_at: int | None, below_since: int | None
+) -> AlertState:
+    """`state` evaluated at t. (Every rule makes one per scope and flush: a direct
+    construction, which costs a fraction of `dataclasses.replace`.)"""
+    return AlertState(
+        kind=state.kind,
+        scope=state.scope,
+        status=state.status,
+        opened_at=state.opened_at,
+        changed_at=state.changed_at,
+        cooldown_until=state.cooldown_until,
+        evaluated_at=t,
+        resume_at=resume_at,
+        below_since=below_since,
+    )
+
+
 # -- the step function ----------------------------------------------------------------
 
 
@@ -611,18 +629,24 @@ def _near_due(
     n = inp.near_due_now
     if not _is_int(n) or n < 0:
         raise AlertInputError(f"near_due_now must be an integer >= 0, got {n!r}")
-    figures: dict[str, int | str | None] = {"near_due_now": n}
-    baseline: dict[str, int | str | None] = {"open_at": th.open_at, "close_at": th.close_at}
     out: list[Transition] = []
     if state.status is AlertStatus.CLOSED:
         if n >= th.open_at and _cooled(state, t):
             state = _opened(state, t)
-            out.append(_transition(state, AlertAction.OPENED, t, t, figures, baseline))
+            out.append(_transition(state, AlertAction.OPENED, t, t, *_near_due_details(n, th)))
     elif n <= th.close_at:
         assert state.opened_at is not None
-        out.append(_transition(state, AlertAction.CLEARED, t, state.opened_at, figures, baseline))
+        details = _near_due_details(n, th)
+        out.append(_transition(state, AlertAction.CLEARED, t, state.opened_at, *details))
         state = _cleared(state, t, th.cooldown_s)
-    return replace(state, evaluated_at=t), out
+    return _evaluated(state, t, resume_at=state.resume_at, below_since=state.below_since), out
+
+
+def _near_due_details(
+    n: int, th: NearDueThresholds
+) -> tuple[dict[str, int | str | None], dict[str, int | str | None]]:
+    """A near-due transition's figures and baseline (made only for a transition)."""
+    return {"near_due_now": n}, {"open_at": th.open_at, "close_at": th.close_at}
 
 
 def _target(
@@ -635,10 +659,40 @@ def _target(
     ratio = Fraction(online, received) if received else None
     target = _exact(th.target)
     clear_at = target + _exact(th.clear_margin)
+    out: list[Transition] = []
+    below_since = state.below_since
+    if state.status is AlertStatus.CLOSED:
+        if not known or ratio is None or ratio >= target:
+            below_since = None
+        else:
+            since = t if below_since is None else below_since
+            below_since = since
+            if t - since >= th.duration_s and _cooled(state, t):
+                state = _opened(state, t)
+                figures, baseline = _target_details(inp, ratio, target, clear_at, th)
+                figures["below_since"] = since
+                out.append(_transition(state, AlertAction.OPENED, t, t, figures, baseline))
+    elif known and ratio is not None and ratio >= clear_at:
+        assert state.opened_at is not None
+        details = _target_details(inp, ratio, target, clear_at, th)
+        out.append(_transition(state, AlertAction.CLEARED, t, state.opened_at, *details))
+        state = _cleared(state, t, th.cooldown_s)
+        below_since = state.below_since
+    return _evaluated(state, t, resume_at=state.resume_at, below_since=below_since), out
+
+
+def _target_details(
+    inp: TargetInput,
+    ratio: Fraction | None,
+    target: Fraction,
+    clear_at: Fraction,
+    th: TargetThresholds,
+) -> tuple[dict[str, int | str | None], dict[str, int | str | None]]:
+    """An online-target transition's figures and baseline (made only for a transition)."""
     figures: dict[str, int | str | None] = {
         "window": th.window,
-        "received": received,
-        "online": online,
+        "received": inp.received,
+        "online": inp.online,
         "online_ratio": None if ratio is None else _fixed6(ratio),
     }
     baseline: dict[str, int | str | None] = {
@@ -647,22 +701,7 @@ def _target(
         "min_received": th.min_received,
         "duration_s": th.duration_s,
     }
-    out: list[Transition] = []
-    if state.status is AlertStatus.CLOSED:
-        if not known or ratio is None or ratio >= target:
-            state = replace(state, below_since=None)
-        else:
-            since = t if state.below_since is None else state.below_since
-            state = replace(state, below_since=since)
-            if t - since >= th.duration_s and _cooled(state, t):
-                state = _opened(state, t)
-                figures["below_since"] = since
-                out.append(_transition(state, AlertAction.OPENED, t, t, figures, baseline))
-    elif known and ratio is not None and ratio >= clear_at:
-        assert state.opened_at is not None
-        out.append(_transition(state, AlertAction.CLEARED, t, state.opened_at, figures, baseline))
-        state = _cleared(state, t, th.cooldown_s)
-    return replace(state, evaluated_at=t), out
+    return figures, baseline
 
 
 # -- overdue spikes: duty buckets -----------------------------------------------------
@@ -770,7 +809,7 @@ def _spike(
             tr = _transition(state, AlertAction.CLEARED, at, state.opened_at, figures, baseline)
             out.append(tr)
             state = _cleared(state, at, th.cooldown_s)
-    return replace(state, evaluated_at=t, resume_at=bucket_t), out
+    return _evaluated(state, t, resume_at=bucket_t, below_since=state.below_since), out
 
 
 def _spike_details(

@@ -109,6 +109,7 @@ __all__ = [
     "dossier_facts",
     "epoch_ceil",
     "epoch_floor",
+    "quotient_text",
     "ratio_text",
     "scopes_of",
     "vn_day",
@@ -296,7 +297,15 @@ def ratio_text(ratio: Fraction | None) -> str:
     """A ratio as a decimal string with 6 digits, rounded half up; "" when None."""
     if ratio is None:
         return ""
-    q = (ratio.numerator * 2_000_000 + ratio.denominator) // (2 * ratio.denominator)
+    return quotient_text(ratio.numerator, ratio.denominator)
+
+
+def quotient_text(num: int, den: int) -> str:
+    """num/den as `ratio_text` writes it ("" when den is 0), with no Fraction made: the
+    rounding depends on the quotient only, so num and den need not be in lowest terms."""
+    if not den:
+        return ""
+    q = (num * 2_000_000 + den) // (2 * den)
     return f"{q // 1_000_000}.{q % 1_000_000:06d}"
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from fractions import Fraction
 from typing import Any
 
 import orjson
@@ -23,7 +22,7 @@ from domain.figures import (
     WINDOWS,
     ScopeSeries,
     ScopeSnapshot,
-    ratio_text,
+    quotient_text,
 )
 
 SERIES_PREFIX = "series|"  # partial keys of time series: "series|{scope}"
@@ -83,10 +82,6 @@ def sum_counts(parts: Iterable[Mapping[str, int]]) -> dict[str, int]:
     return total
 
 
-def _ratio(num: int, den: int) -> str:
-    return ratio_text(Fraction(num, den) if den else None)
-
-
 def merged_snapshot(parts: Iterable[Mapping[str, int]]) -> dict[str, str]:
     """The Redis hash of a scope from its partitions' counts: sums, then ratios."""
     c = sum_counts(parts)
@@ -98,9 +93,9 @@ def merged_snapshot(parts: Iterable[Mapping[str, int]]) -> dict[str, str]:
         )
         total = c.get(f"{w}.received_total", 0)
         on_time, late = c.get(f"{w}.resolved_on_time", 0), c.get(f"{w}.resolved_late", 0)
-        out[f"{w}.online_ratio"] = _ratio(full + partial, total)
-        out[f"{w}.full_online_ratio"] = _ratio(full, total)
-        out[f"{w}.on_time_rate"] = _ratio(
+        out[f"{w}.online_ratio"] = quotient_text(full + partial, total)
+        out[f"{w}.full_online_ratio"] = quotient_text(full, total)
+        out[f"{w}.on_time_rate"] = quotient_text(
             on_time + c.get("not_yet_due_now", 0), on_time + late + c.get("open_now", 0)
         )
     return out

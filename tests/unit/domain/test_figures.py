@@ -22,6 +22,7 @@ from domain.figures import (
     dossier_facts,
     epoch_ceil,
     epoch_floor,
+    quotient_text,
     ratio_text,
     window_start,
 )
@@ -462,6 +463,19 @@ def test_a_clock_far_behind_the_latest_one_is_refused() -> None:
 )
 def test_ratio_text(ratio: Fraction | None, text: str) -> None:
     assert ratio_text(ratio) == text
+    if ratio is not None:
+        # Not in lowest terms, as counts are: the same text.
+        assert quotient_text(ratio.numerator * 6, ratio.denominator * 6) == text
+
+
+@pytest.mark.parametrize("scale", [1, 7, 1_000_003])
+def test_quotient_text_is_the_ratio_text_of_the_quotient(scale: int) -> None:
+    rng = random.Random(scale)
+    assert quotient_text(0, 0) == quotient_text(5, 0) == ""
+    for _ in range(2000):
+        den = rng.randint(1, 3_000_000)
+        num = rng.randint(0, den)
+        assert quotient_text(num * scale, den * scale) == ratio_text(Fraction(num, den))
 
 
 def test_the_hash_has_every_field_and_the_ratios() -> None:

@@ -57,6 +57,14 @@ class OnlineMode(StrEnum):
     PARTIAL = "partial"
 
 
+class ClockAction(StrEnum):
+    """What a supplement request or its answer does to the deadline clock."""
+
+    PAUSE = "pause"  # supplement requested: the clock stops
+    RESUME = "resume"  # supplement received: the clock goes on where it stopped
+    RESTART = "restart"  # supplement received: the full time limit counts again
+
+
 class TimeUnit(StrEnum):
     """Unit of a procedure's time limit."""
 

@@ -259,8 +259,36 @@ _VALUES = operator.attrgetter(*_FIELDS)
 
 
 def clone_state(state: DossierState) -> DossierState:
-    """A shallow copy (the `pending` dict is shared: copy it too before changing it)."""
-    return DossierState(*_VALUES(state))
+    """A shallow copy (the `pending` dict is shared: copy it too before changing it).
+
+    Made for every event (the undo copy), so every field is named: compiled, this reads
+    each field directly, several times faster than `DossierState(*_VALUES(state))`.
+    A unit test fails if a field of `DossierState` is missing here.
+    """
+    return DossierState(
+        dossier_id=state.dossier_id,
+        agency=state.agency,
+        level=state.level,
+        field=state.field,
+        procedure=state.procedure,
+        channel=state.channel,
+        status=state.status,
+        last_seq=state.last_seq,
+        received_at=state.received_at,
+        appointment_at=state.appointment_at,
+        due_at=state.due_at,
+        paused_at=state.paused_at,
+        supplements=state.supplements,
+        limit_value=state.limit_value,
+        limit_unit=state.limit_unit,
+        apology_at=state.apology_at,
+        resolved_at=state.resolved_at,
+        closed_at=state.closed_at,
+        last_at=state.last_at,
+        prints=state.prints,
+        flags=state.flags,
+        pending=state.pending,
+    )
 
 
 def _copy_into(target: DossierState, source: DossierState) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta
 
 import pytest
@@ -12,7 +13,9 @@ from domain.lifecycle import (
     DossierState,
     Lifecycle,
     Outcome,
+    Void,
     calendar_resume,
+    clone_state,
     due_from_appointment,
 )
 from schemas.enums import Status, TimeUnit
@@ -307,3 +310,41 @@ def test_restart_counts_the_full_limit_again_from_the_resumption() -> None:
     e3 = event("supplement_received", sequence=3, at=resumed, clock="restart")
     state, _ = run([e1, e2, e3])
     assert state.due_at == WorkingCalendar().due_at(resumed, 5, TimeUnit.WORKING_DAYS)
+
+
+def test_clone_state_copies_every_field() -> None:
+    # Every field set to a value its default does not have: a field left out of
+    # `clone_state` would come back as its default.
+    at = datetime(2025, 9, 22, 8, tzinfo=VN_TZ)
+    state = DossierState(
+        "HP-1",
+        agency="SO-YTE",
+        level="city",
+        field="health",
+        procedure="P-1",
+        channel=ChannelKind.POST,
+        status=Status.IN_PROCESS,
+        last_seq=3,
+        received_at=at,
+        appointment_at=at + timedelta(days=1),
+        due_at=at + timedelta(days=2),
+        paused_at=at + timedelta(days=3),
+        supplements=1,
+        limit_value=5,
+        limit_unit=TimeUnit.WORKING_DAYS,
+        apology_at=at + timedelta(days=4),
+        resolved_at=at + timedelta(days=5),
+        closed_at=at + timedelta(days=6),
+        last_at=at + timedelta(days=7),
+        prints=b"\x01" * 24,
+        flags=frozenset({"time_clamped"}),
+        pending={5: Void(5, "an invalid message")},
+    )
+    default = DossierState("HP-1")
+    for f in dataclasses.fields(DossierState):
+        if f.name != "dossier_id":
+            assert getattr(state, f.name) != getattr(default, f.name), f.name
+    copy = clone_state(state)
+    assert copy is not state
+    for f in dataclasses.fields(DossierState):
+        assert getattr(copy, f.name) is getattr(state, f.name), f.name

@@ -78,7 +78,7 @@ import json
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from fractions import Fraction
 from functools import cache
 from typing import NamedTuple
@@ -127,7 +127,6 @@ SERIES_FIELDS = tuple(f"{g}.{m}" for g in ("hourly", "daily") for m in COUNT_MET
 
 _VN_OFFSET = 7 * 3600  # Vietnam is UTC+7 all year
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_SECOND = timedelta(seconds=1)
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _HOURS_BACK = {"24h": 23, "7d": 167, "30d": 719}
 _NESTED = frozenset({"qtd", "ytd"})  # windows that extend the one before them (mtd, qtd)
@@ -167,14 +166,22 @@ def _scopes(agency: str, level: str, field: str) -> tuple[str, ...]:
     return (f"agency:{agency}", f"level:{level}", f"field:{field}", CITY)
 
 
+# A timedelta keeps 0 <= seconds < 86400 and 0 <= microseconds < 10**6 (days carry the
+# sign), so days * 86400 + seconds is its floor in whole seconds. Read from the fields:
+# several times cheaper than `delta // timedelta(seconds=1)` (made for every event).
+
+
 def epoch_floor(dt: datetime) -> int:
     """Whole epoch seconds at or before an aware datetime."""
-    return (dt - _EPOCH) // _SECOND
+    delta = dt - _EPOCH
+    return delta.days * 86400 + delta.seconds
 
 
 def epoch_ceil(dt: datetime) -> int:
     """Whole epoch seconds at or after an aware datetime."""
-    return -((_EPOCH - dt) // _SECOND)
+    delta = dt - _EPOCH
+    seconds = delta.days * 86400 + delta.seconds
+    return seconds + 1 if delta.microseconds else seconds
 
 
 class DossierFacts(NamedTuple):

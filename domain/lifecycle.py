@@ -334,14 +334,17 @@ def identity_conflict(state: DossierState, event: DossierEvent) -> str | None:
     """Why `event` cannot be this dossier's, or None (see Identity in the module doc)."""
     if state.status is None:
         return None
-    if event.procedure.code != state.procedure or event.procedure.field.value != state.field:
+    procedure = event.procedure
+    # Checked for every event: the field (a StrEnum member, equal to its value) is
+    # compared as it is, without reading `.value` (a Python-level property of Enum).
+    if procedure.code != state.procedure or procedure.field != state.field:
         return (
-            f"conflict: procedure {event.procedure.code} ({event.procedure.field.value}) is not "
+            f"conflict: procedure {procedure.code} ({procedure.field.value}) is not "
             f"the dossier's {state.procedure} ({state.field})"
         )
-    if ChannelKind.of(event.channel, event.online_mode) is not state.channel:
-        kind = ChannelKind.of(event.channel, event.online_mode).value
-        return f"conflict: channel {kind} is not the dossier's {state.channel}"
+    kind = ChannelKind.of(event.channel, event.online_mode)
+    if kind is not state.channel:
+        return f"conflict: channel {kind.value} is not the dossier's {state.channel}"
     if event.agency.code != state.agency and event.event_type is not EventType.TRANSFERRED:
         return (
             f"conflict: agency {event.agency.code} is not the dossier's {state.agency} "

@@ -348,3 +348,39 @@ def test_clone_state_copies_every_field() -> None:
     assert copy is not state
     for f in dataclasses.fields(DossierState):
         assert getattr(copy, f.name) is getattr(state, f.name), f.name
+
+
+@pytest.mark.parametrize(
+    ("overrides", "reason"),
+    [
+        (
+            {"procedure": {"code": "1.004616", "field": "education"}},
+            "conflict: procedure 1.004616 (education) is not the dossier's 1.004616 (health)",
+        ),
+        (
+            {"procedure": {"code": "2.000001", "field": "health"}},
+            "conflict: procedure 2.000001 (health) is not the dossier's 1.004616 (health)",
+        ),
+        (
+            {"channel": "online", "online_mode": "partial"},
+            "conflict: channel online_partial is not the dossier's online_full",
+        ),
+        (
+            {"agency": {"code": "SO-TU-PHAP", "level": "city"}},
+            "conflict: agency SO-TU-PHAP is not the dossier's SO-YTE "
+            "(a move between agencies is a 'transferred' event)",
+        ),
+        ({}, None),  # the dossier's own procedure, channel and agency
+    ],
+)
+def test_an_event_of_another_procedure_channel_or_agency_is_a_conflict(
+    overrides: dict, reason: str | None
+) -> None:
+    first = lifecycle()[0]
+    state, _ = run([first])
+    result = LIFE.apply(state, event("processing", sequence=2, **overrides))
+    if reason is None:
+        assert result.outcome is Outcome.APPLIED and state.last_seq == 2
+    else:
+        assert result.outcome is Outcome.REJECTED and not result.consumed
+        assert result.rejected[0][1] == reason and state.last_seq == 1

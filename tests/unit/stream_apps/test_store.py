@@ -8,11 +8,18 @@ from typing import Any
 import orjson
 
 from domain.calendar import WorkingCalendar
-from domain.lifecycle import Lifecycle, calendar_resume
-from schemas.enums import Status
+from domain.lifecycle import ChannelKind, DossierState, Lifecycle, Void, calendar_resume
+from schemas.enums import Status, TimeUnit
 from schemas.registry import AgencyRegistry
 from stream_apps.book import PartitionBook
-from stream_apps.store import META_KEY, PartitionStore, Verdict
+from stream_apps.store import (
+    META_KEY,
+    DossierRecord,
+    PartitionStore,
+    Verdict,
+    decode_record,
+    encode_record,
+)
 from tests.factories import T0, event, lifecycle
 
 CALENDAR = WorkingCalendar()
@@ -352,3 +359,49 @@ def test_in_event_time_a_gap_ages_with_its_own_partition_clock() -> None:
     s.process(3, key(later), raw(later), b, now=NOW)
     s.release_gaps(None, 3600.0, b)
     assert s.stuck == {} and "gap_released" in s.records[e1.dossier_id].state.flags
+
+
+# The record `test_a_record_is_written_as_it_always_was` writes, as the changelog holds it.
+GOLDEN = (
+    b'{"s":{"id":"HP-SO-YTE-2510-000001","agency":"SO-YTE","level":"city",'
+    b'"field":"health","procedure":"1.004616","channel":"online_partial","status":4,'
+    b'"seq":2,"supplements":1,"limit":[5,"working_days"],'
+    b'"prints":"000102030405060708090a0b0c0d0e0f",'
+    b'"received_at":"2025-10-01T08:00:00.250000+07:00",'
+    b'"appointment_at":"2025-10-08T08:00:00+07:00",'
+    b'"due_at":"2025-10-09T08:00:00+07:00","paused_at":null,"apology_at":null,'
+    b'"resolved_at":null,"closed_at":null,'
+    b'"last_at":"2025-10-01T08:00:00.250000+07:00","flags":["gap_released",'
+    b'"time_clamped"],"pending":[{"void":4,"reason":"an invalid message"}]},"o":17,'
+    b'"n":[2,0,1],"w":1759280400.5}'
+)
+
+
+def test_a_record_is_written_as_it_always_was() -> None:
+    # The changelog's bytes: records written by earlier versions must keep decoding, and
+    # a record written now must be the same bytes.
+    at = T0 + timedelta(microseconds=250_000)
+    state = DossierState(
+        "HP-SO-YTE-2510-000001",
+        agency="SO-YTE",
+        level="city",
+        field="health",
+        procedure="1.004616",
+        channel=ChannelKind.ONLINE_PARTIAL,
+        status=Status.IN_PROCESS,
+        last_seq=2,
+        received_at=at,
+        appointment_at=T0 + timedelta(days=7),
+        due_at=T0 + timedelta(days=8),
+        supplements=1,
+        limit_value=5,
+        limit_unit=TimeUnit.WORKING_DAYS,
+        last_at=at,
+        prints=bytes(range(16)),
+        flags=frozenset({"time_clamped", "gap_released"}),
+    )
+    state.wait(4, Void(4, "an invalid message"))
+    record = DossierRecord(state, 17, 2, 0, 1, 1759280400.5)
+    raw = encode_record(record)
+    assert raw == GOLDEN
+    assert decode_record(raw) == record

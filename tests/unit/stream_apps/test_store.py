@@ -369,8 +369,10 @@ GOLDEN = (
     b'"prints":"000102030405060708090a0b0c0d0e0f",'
     b'"received_at":"2025-10-01T08:00:00.250000+07:00",'
     b'"appointment_at":"2025-10-08T08:00:00+07:00",'
-    b'"due_at":"2025-10-09T08:00:00+07:00","paused_at":null,"apology_at":null,'
-    b'"resolved_at":null,"closed_at":null,'
+    b'"due_at":"2025-10-09T08:00:00+07:00","paused_at":"2025-10-02T08:00:00+07:00",'
+    b'"apology_at":"2025-10-10T08:00:00+07:00",'
+    b'"resolved_at":"2025-10-03T08:00:00+07:00",'
+    b'"closed_at":"2025-10-04T08:00:00+07:00",'
     b'"last_at":"2025-10-01T08:00:00.250000+07:00","flags":["gap_released",'
     b'"time_clamped"],"pending":[{"void":4,"reason":"an invalid message"}]},"o":17,'
     b'"n":[2,0,1],"w":1759280400.5}'
@@ -393,9 +395,13 @@ def test_a_record_is_written_as_it_always_was() -> None:
         received_at=at,
         appointment_at=T0 + timedelta(days=7),
         due_at=T0 + timedelta(days=8),
+        paused_at=T0 + timedelta(days=1),
         supplements=1,
         limit_value=5,
         limit_unit=TimeUnit.WORKING_DAYS,
+        apology_at=T0 + timedelta(days=9),
+        resolved_at=T0 + timedelta(days=2),
+        closed_at=T0 + timedelta(days=3),
         last_at=at,
         prints=bytes(range(16)),
         flags=frozenset({"time_clamped", "gap_released"}),

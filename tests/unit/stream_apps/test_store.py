@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 import orjson
+import pytest
 
 from domain.calendar import WorkingCalendar
 from domain.lifecycle import ChannelKind, DossierState, Lifecycle, Void, calendar_resume
@@ -274,6 +275,19 @@ def test_an_event_from_the_future_is_dead_lettered_and_does_not_move_the_event_c
     assert s.process(2, key(close), raw(close), b, now=e1.occurred_at.timestamp())[0] is (
         Verdict.APPLIED
     )
+
+
+@pytest.mark.parametrize("second", ["processing", "returned"])  # applies, or is impossible
+def test_the_event_clock_reaches_the_latest_event_a_filled_gap_applies(second: str) -> None:
+    s, b = store(), book()
+    e1 = event("accepted")
+    e2 = event(second, sequence=2, at=T0 + timedelta(hours=20))
+    e3 = event("resolved", sequence=3, at=T0 + timedelta(hours=40))
+    s.process(0, key(e1), raw(e1), b, now=NOW)
+    assert s.process(1, key(e3), raw(e3), b, now=NOW)[0] is Verdict.PENDING
+    s.process(2, key(e2), raw(e2), b, now=NOW)  # fills the gap: e3 applies after it
+    assert s.records[e1.dossier_id].state.status is Status.RESOLVED
+    assert s.meta.max_event_time == e3.occurred_at.timestamp()
 
 
 def test_a_duplicate_or_a_rejected_event_does_not_move_the_event_clock() -> None:

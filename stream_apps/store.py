@@ -39,7 +39,8 @@ from domain.lifecycle import (
     DossierState,
     Lifecycle,
     Outcome,
-    clone_state,
+    restore_state,
+    state_values,
 )
 from schemas.errors import EventValidationError
 from schemas.events import DossierEvent, parse_event
@@ -294,13 +295,13 @@ class PartitionStore:
             self.records[event.dossier_id] = record
         before_counts = record.counts()
         pending = dict(record.state.pending) if record.state.pending else {}
-        saved = (clone_state(record.state), pending, before_counts, record.facts)
+        saved = (state_values(record.state), pending, before_counts, record.facts)
         try:
             verdict, letters = self._apply(record, event, occurred, value, offset, figures)
         except Exception as exc:  # never stop on one message: undo it, dead-letter it
-            state, pending, counts, facts = saved
-            state.pending = pending  # the clone shares the dict the lifecycle changed
-            record.state = state
+            values, pending, counts, facts = saved
+            restore_state(record.state, values)
+            record.state.pending = pending  # the values share the dict the lifecycle changed
             record.applied, record.duplicates, record.dead_lettered, _ = counts
             record.facts = facts
             record.dead_lettered += 1

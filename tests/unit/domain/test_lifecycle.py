@@ -15,8 +15,9 @@ from domain.lifecycle import (
     Outcome,
     Void,
     calendar_resume,
-    clone_state,
     due_from_appointment,
+    restore_state,
+    state_values,
 )
 from schemas.enums import Status, TimeUnit
 from tests.factories import T0, event, lifecycle
@@ -312,9 +313,9 @@ def test_restart_counts_the_full_limit_again_from_the_resumption() -> None:
     assert state.due_at == WorkingCalendar().due_at(resumed, 5, TimeUnit.WORKING_DAYS)
 
 
-def test_clone_state_copies_every_field() -> None:
+def test_state_values_put_back_every_field() -> None:
     # Every field set to a value its default does not have: a field left out of
-    # `clone_state` would come back as its default.
+    # `state_values` would not be put back.
     at = datetime(2025, 9, 22, 8, tzinfo=VN_TZ)
     state = DossierState(
         "HP-1",
@@ -340,14 +341,12 @@ def test_clone_state_copies_every_field() -> None:
         flags=frozenset({"time_clamped"}),
         pending={5: Void(5, "an invalid message")},
     )
-    default = DossierState("HP-1")
+    other = DossierState("HP-2")
     for f in dataclasses.fields(DossierState):
-        if f.name != "dossier_id":
-            assert getattr(state, f.name) != getattr(default, f.name), f.name
-    copy = clone_state(state)
-    assert copy is not state
+        assert getattr(state, f.name) != getattr(other, f.name), f.name
+    restore_state(other, state_values(state))
     for f in dataclasses.fields(DossierState):
-        assert getattr(copy, f.name) is getattr(state, f.name), f.name
+        assert getattr(other, f.name) is getattr(state, f.name), f.name
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 from typing import Any
 
@@ -229,10 +230,14 @@ def test_a_figures_failure_is_undone_and_dead_lettered() -> None:
     e1, e2, e3, _ = lifecycle()
     for i, e in enumerate((e1, e2)):
         s.process(i, key(e), raw(e), b, now=NOW)
+    state = s.records[e1.dossier_id].state
+    fields = [f.name for f in dataclasses.fields(DossierState)]
+    before = {name: getattr(state, name) for name in fields}
     verdict, letters = s.process(2, key(e3), raw(e3), b, now=NOW)
     assert verdict is Verdict.DEAD_LETTER and "RuntimeError: figures broke" in letters[0].reason
     state = s.records[e1.dossier_id].state
     assert state.last_seq == 2 and state.resolved_at is None
+    assert {name: getattr(state, name) for name in fields} == before
     assert conserved(s.counts()) and s.counts()["dead_lettered"] == 1
 
 

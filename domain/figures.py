@@ -232,17 +232,22 @@ def dossier_facts(
                 else calendar.near_due_at(received, due, unit=state.limit_unit)
             )
             near_s = min(epoch_ceil(near), due_s)
-    return DossierFacts(
-        scopes=scopes_of(state),
-        channel=state.channel,
-        received_at=epoch_floor(received),
-        resolved_at=None if resolved is None else epoch_floor(resolved),
-        resolved_on_time=on_time,
-        open=is_open,
-        paused=paused,
-        due_at=due_s,
-        near_at=near_s,
-        became_overdue_at=became_s,
+    # Made for every event: `_make` takes the fields in their order, in one tuple; the
+    # named tuple's own `__new__` (interpreted Python, even compiled) costs three times
+    # as much called with keywords.
+    return DossierFacts._make(
+        (
+            scopes_of(state),  # scopes
+            state.channel,  # channel
+            epoch_floor(received),  # received_at
+            None if resolved is None else epoch_floor(resolved),  # resolved_at
+            on_time,  # resolved_on_time
+            is_open,  # open
+            paused,  # paused
+            due_s,  # due_at
+            near_s,  # near_at
+            became_s,  # became_overdue_at
+        )
     )
 
 

@@ -663,7 +663,10 @@ class FigureBook:
             if fine:
                 instants = st.fine[slot]
                 if sign > 0:
-                    insort(instants, x)
+                    if not instants or instants[-1] <= x:
+                        instants.append(x)  # where `insort` puts it: events come mostly in order
+                    else:
+                        insort(instants, x)
                 else:
                     del instants[bisect_left(instants, x)]
 

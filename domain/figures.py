@@ -1032,10 +1032,11 @@ def _day_rows(st: _Store, d0: int, d1: int, rows: list[list[int]]) -> None:
         if row is not None:
             rows.append(row)
         tail, m = end, m + 1
-    for d in (*range(d0, lead_end), *range(tail, d1)):
-        row = days.get(d)
-        if row is not None:
-            rows.append(row)
+    for lo, hi in ((d0, lead_end), (tail, d1)):  # the days before and after whole months
+        for d in range(lo, hi):
+            row = days.get(d)
+            if row is not None:
+                rows.append(row)
 
 
 def _tables(rows: list[tuple[int, list[int] | None]]) -> dict[str, dict[int, int]]:

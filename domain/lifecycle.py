@@ -73,6 +73,7 @@ _OPEN_MOVES = frozenset(
         EventType.APOLOGY_ISSUED,
     }
 )
+_NO_MOVES: frozenset[EventType] = frozenset()  # a closed dossier's
 NEXT: dict[Status | None, frozenset[EventType]] = {
     None: frozenset({EventType.SUBMITTED, EventType.ACCEPTED, EventType.REFUSED}),
     Status.SUBMITTED: frozenset({EventType.ACCEPTED, EventType.REFUSED, EventType.WITHDRAWN}),
@@ -468,7 +469,7 @@ class Lifecycle:
         return None, new_facts
 
     def _transition(self, s: DossierState, e: DossierEvent) -> str | None:
-        allowed = NEXT.get(s.status, frozenset())
+        allowed = NEXT.get(s.status, _NO_MOVES)
         if e.event_type not in allowed:
             current = "new" if s.status is None else f"{int(s.status)} ({s.status.label_vi})"
             return f"impossible transition: {e.event_type.value} from status {current}"

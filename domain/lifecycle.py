@@ -480,8 +480,10 @@ class Lifecycle:
         s.last_at = at
         if s.status is None:
             # Interned: a few hundred values shared by every dossier, not a copy each.
-            s.agency, s.level = intern(e.agency.code), e.agency.level.value
-            s.procedure, s.field = intern(e.procedure.code), e.procedure.field.value
+            # An enum member's `_value_` is the object `.value` returns, read without
+            # the Python-level property `.value` is.
+            s.agency, s.level = intern(e.agency.code), e.agency.level._value_
+            s.procedure, s.field = intern(e.procedure.code), e.procedure.field._value_
             s.channel = ChannelKind.of(e.channel, e.online_mode)
         t = e.event_type
         if t is EventType.ACCEPTED:
@@ -500,7 +502,7 @@ class Lifecycle:
         elif t is EventType.APOLOGY_ISSUED:
             s.apology_at = e.apology_appointment_at
         elif t is EventType.TRANSFERRED:
-            s.agency, s.level = intern(e.agency.code), e.agency.level.value
+            s.agency, s.level = intern(e.agency.code), e.agency.level._value_
         elif t is EventType.RESOLVED:
             s.resolved_at = at
         elif t in (EventType.REFUSED, EventType.WITHDRAWN, EventType.STOPPED):

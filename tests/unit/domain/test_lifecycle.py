@@ -19,7 +19,7 @@ from domain.lifecycle import (
     restore_state,
     state_values,
 )
-from schemas.enums import Status, TimeUnit
+from schemas.enums import AgencyLevel, ProcedureField, Status, TimeUnit
 from tests.factories import T0, event, lifecycle
 
 LIFE = Lifecycle(calendar_resume(WorkingCalendar()))
@@ -383,3 +383,13 @@ def test_an_event_of_another_procedure_channel_or_agency_is_a_conflict(
     else:
         assert result.outcome is Outcome.REJECTED and not result.consumed
         assert result.rejected[0][1] == reason and state.last_seq == 1
+
+
+def test_the_level_and_field_kept_are_the_enum_values_themselves() -> None:
+    # Plain strings, one object shared by every dossier (not the enum members).
+    state, _ = run(lifecycle()[:1])
+    assert state.level is AgencyLevel.CITY.value and state.field is ProcedureField.HEALTH.value
+    moved = event("transferred", sequence=2, agency={"code": "UBND-XA-1", "level": "commune"})
+    assert LIFE.apply(state, moved).outcome is Outcome.APPLIED
+    assert (state.agency, state.level) == ("UBND-XA-1", "commune")
+    assert state.level is AgencyLevel.COMMUNE.value

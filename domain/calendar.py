@@ -229,6 +229,8 @@ def _midnight(d: date) -> datetime:
 
 
 def _as_unit(unit: TimeUnit | str) -> TimeUnit:
+    if isinstance(unit, TimeUnit):
+        return unit  # what `TimeUnit(unit)` returns, without an Enum call (every event)
     try:
         return TimeUnit(unit)
     except ValueError as exc:

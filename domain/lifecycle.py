@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -74,6 +73,7 @@ _OPEN_MOVES = frozenset(
         EventType.APOLOGY_ISSUED,
     }
 )
+_NO_MOVES: frozenset[EventType] = frozenset()  # a closed dossier's
 NEXT: dict[Status | None, frozenset[EventType]] = {
     None: frozenset({EventType.SUBMITTED, EventType.ACCEPTED, EventType.REFUSED}),
     Status.SUBMITTED: frozenset({EventType.ACCEPTED, EventType.REFUSED, EventType.WITHDRAWN}),
@@ -255,17 +255,46 @@ class DossierState:
 
 
 _FIELDS = tuple(f.name for f in dataclasses.fields(DossierState))
-_VALUES = operator.attrgetter(*_FIELDS)
 
 
-def clone_state(state: DossierState) -> DossierState:
-    """A shallow copy (the `pending` dict is shared: copy it too before changing it)."""
-    return DossierState(*_VALUES(state))
+def state_values(state: DossierState) -> tuple[object, ...]:
+    """Every field of a state, in the order of `_FIELDS`: the undo copy taken before a
+    change (the `pending` dict is shared: copy it too before changing it).
+
+    Taken for every event, so every field is named: compiled, these are direct reads into
+    one tuple, where making a `DossierState` runs the dataclass's `__init__` (interpreted
+    Python, even compiled). A unit test fails if a field is missing here.
+    """
+    return (
+        state.dossier_id,
+        state.agency,
+        state.level,
+        state.field,
+        state.procedure,
+        state.channel,
+        state.status,
+        state.last_seq,
+        state.received_at,
+        state.appointment_at,
+        state.due_at,
+        state.paused_at,
+        state.supplements,
+        state.limit_value,
+        state.limit_unit,
+        state.apology_at,
+        state.resolved_at,
+        state.closed_at,
+        state.last_at,
+        state.prints,
+        state.flags,
+        state.pending,
+    )
 
 
-def _copy_into(target: DossierState, source: DossierState) -> None:
-    for name, value in zip(_FIELDS, _VALUES(source), strict=True):
-        setattr(target, name, value)
+def restore_state(state: DossierState, values: tuple[object, ...]) -> None:
+    """Put back the fields `state_values` took (after a failure only: rarely)."""
+    for name, value in zip(_FIELDS, values, strict=True):
+        setattr(state, name, value)
 
 
 def due_from_appointment(appointment_at: datetime, unit: TimeUnit) -> datetime:
@@ -306,14 +335,17 @@ def identity_conflict(state: DossierState, event: DossierEvent) -> str | None:
     """Why `event` cannot be this dossier's, or None (see Identity in the module doc)."""
     if state.status is None:
         return None
-    if event.procedure.code != state.procedure or event.procedure.field.value != state.field:
+    procedure = event.procedure
+    # Checked for every event: the field (a StrEnum member, equal to its value) is
+    # compared as it is, without reading `.value` (a Python-level property of Enum).
+    if procedure.code != state.procedure or procedure.field != state.field:
         return (
-            f"conflict: procedure {event.procedure.code} ({event.procedure.field.value}) is not "
+            f"conflict: procedure {procedure.code} ({procedure.field.value}) is not "
             f"the dossier's {state.procedure} ({state.field})"
         )
-    if ChannelKind.of(event.channel, event.online_mode) is not state.channel:
-        kind = ChannelKind.of(event.channel, event.online_mode).value
-        return f"conflict: channel {kind} is not the dossier's {state.channel}"
+    kind = ChannelKind.of(event.channel, event.online_mode)
+    if kind is not state.channel:
+        return f"conflict: channel {kind.value} is not the dossier's {state.channel}"
     if event.agency.code != state.agency and event.event_type is not EventType.TRANSFERRED:
         return (
             f"conflict: agency {event.agency.code} is not the dossier's {state.agency} "
@@ -424,20 +456,20 @@ class Lifecycle:
         self, state: DossierState, event: DossierEvent, check: Check | None, facts: Any
     ) -> tuple[str | None, Any]:
         """Apply one event all or nothing; return (reason it was rejected, facts)."""
-        backup = clone_state(state)  # restored only when something fails (rarely)
+        backup = state_values(state)  # restored only when something fails (rarely)
         try:
             reason = self._transition(state, event)
             if reason is not None:
-                _copy_into(state, backup)
+                restore_state(state, backup)
                 return reason, facts
             new_facts = check(state) if check is not None else NOT_CHECKED
         except Exception as exc:  # any error leaves the state as it was (all or nothing)
-            _copy_into(state, backup)
+            restore_state(state, backup)
             return f"cannot apply: {type(exc).__name__}: {exc}", facts
         return None, new_facts
 
     def _transition(self, s: DossierState, e: DossierEvent) -> str | None:
-        allowed = NEXT.get(s.status, frozenset())
+        allowed = NEXT.get(s.status, _NO_MOVES)
         if e.event_type not in allowed:
             current = "new" if s.status is None else f"{int(s.status)} ({s.status.label_vi})"
             return f"impossible transition: {e.event_type.value} from status {current}"
@@ -448,8 +480,10 @@ class Lifecycle:
         s.last_at = at
         if s.status is None:
             # Interned: a few hundred values shared by every dossier, not a copy each.
-            s.agency, s.level = intern(e.agency.code), e.agency.level.value
-            s.procedure, s.field = intern(e.procedure.code), e.procedure.field.value
+            # An enum member's `_value_` is the object `.value` returns, read without
+            # the Python-level property `.value` is.
+            s.agency, s.level = intern(e.agency.code), e.agency.level._value_
+            s.procedure, s.field = intern(e.procedure.code), e.procedure.field._value_
             s.channel = ChannelKind.of(e.channel, e.online_mode)
         t = e.event_type
         if t is EventType.ACCEPTED:
@@ -468,7 +502,7 @@ class Lifecycle:
         elif t is EventType.APOLOGY_ISSUED:
             s.apology_at = e.apology_appointment_at
         elif t is EventType.TRANSFERRED:
-            s.agency, s.level = intern(e.agency.code), e.agency.level.value
+            s.agency, s.level = intern(e.agency.code), e.agency.level._value_
         elif t is EventType.RESOLVED:
             s.resolved_at = at
         elif t in (EventType.REFUSED, EventType.WITHDRAWN, EventType.STOPPED):

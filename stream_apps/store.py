@@ -39,7 +39,8 @@ from domain.lifecycle import (
     DossierState,
     Lifecycle,
     Outcome,
-    clone_state,
+    restore_state,
+    state_values,
 )
 from schemas.errors import EventValidationError
 from schemas.events import DossierEvent, parse_event
@@ -269,7 +270,8 @@ class PartitionStore:
                 f"{event.dossier_id!r})"
             )
             return self._unusable(offset, key, value, reason, None, figures, clock)
-        ahead = event.occurred_at.timestamp() - now
+        occurred = event.occurred_at.timestamp()  # read once: it is not a cheap call
+        ahead = occurred - now
         if ahead > self.future_tolerance_s:
             reason = (
                 f"future: occurred_at {event.occurred_at.isoformat()} is {ahead:.0f} s ahead of "
@@ -284,7 +286,7 @@ class PartitionStore:
         if (
             retired is not None
             and (record is None or record.state.status is None)
-            and event.occurred_at.timestamp() <= retired.through
+            and occurred <= retired.through
         ):
             reason = retired.late_reason(event.occurred_at, event.dossier_id)
             return self._unusable(offset, key, value, reason, None, figures, clock)
@@ -293,13 +295,13 @@ class PartitionStore:
             self.records[event.dossier_id] = record
         before_counts = record.counts()
         pending = dict(record.state.pending) if record.state.pending else {}
-        saved = (clone_state(record.state), pending, before_counts, record.facts)
+        saved = (state_values(record.state), pending, before_counts, record.facts)
         try:
-            verdict, letters = self._apply(record, event, value, offset, figures)
+            verdict, letters = self._apply(record, event, occurred, value, offset, figures)
         except Exception as exc:  # never stop on one message: undo it, dead-letter it
-            state, pending, counts, facts = saved
-            state.pending = pending  # the clone shares the dict the lifecycle changed
-            record.state = state
+            values, pending, counts, facts = saved
+            restore_state(record.state, values)
+            record.state.pending = pending  # the values share the dict the lifecycle changed
             record.applied, record.duplicates, record.dead_lettered, _ = counts
             record.facts = facts
             record.dead_lettered += 1
@@ -360,10 +362,12 @@ class PartitionStore:
         self,
         record: DossierRecord,
         event: DossierEvent,
+        occurred: float,
         value: bytes,
         offset: int,
         figures: FiguresPort,
     ) -> tuple[Verdict, list[DeadLetter]]:
+        """Apply a valid event whose `occurred_at` is `occurred` (epoch seconds)."""
         before = self._facts_before(record, figures)
         result = self.lifecycle.apply(record.state, event, figures.facts)
         if result.outcome is Outcome.DUPLICATE:
@@ -371,7 +375,7 @@ class PartitionStore:
             return Verdict.DUPLICATE, []
         if result.outcome is Outcome.PENDING:
             return Verdict.PENDING, []
-        letters = self._settle(record, result, event, value, offset, figures, before)
+        letters = self._settle(record, result, event, value, offset, figures, before, occurred)
         verdict = Verdict.APPLIED if result.outcome is Outcome.APPLIED else Verdict.DEAD_LETTER
         return verdict, letters
 
@@ -384,13 +388,22 @@ class PartitionStore:
         offset: int,
         figures: FiguresPort,
         before: Any,
+        trigger_at: float | None = None,
     ) -> list[DeadLetter]:
-        """Count what a lifecycle step applied and rejected; move the figures."""
-        record.applied += len(result.applied)
+        """Count what a lifecycle step applied and rejected; move the figures.
+
+        `trigger_at`: the `occurred_at` of `trigger` in epoch seconds, when known.
+        """
+        applied = result.applied
+        record.applied += len(applied)
         record.dead_lettered += len(result.rejected)
-        if result.applied:
-            # The event-time clock moves with applied events only.
-            latest = max(e.occurred_at for e in result.applied).timestamp()
+        if applied:
+            # The event-time clock moves with applied events only. Nearly always the one
+            # applied is the message's own event, whose time the caller has read.
+            if trigger_at is not None and len(applied) == 1 and applied[0] is trigger:
+                latest = trigger_at
+            else:
+                latest = max(e.occurred_at for e in applied).timestamp()
             if (
                 self.alert_inputs
                 and self.clock_mode == "event"

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import random
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from fractions import Fraction
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis.strategies import datetimes, sampled_from
 
 from domain.calendar import VN_TZ, WorkingCalendar
 from domain.figures import (
@@ -37,6 +40,7 @@ from tests.reference import (
     window_starts,
 )
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 CAL = WorkingCalendar()
 LIFE = Lifecycle(calendar_resume(CAL))
 SCOPES = ("agency:SO-YTE", "level:city", "field:health", CITY)
@@ -165,6 +169,19 @@ def test_instants_round_events_down_and_deadlines_up() -> None:
     assert epoch_floor(at) == vn(2025, 10, 1, 8)
     assert epoch_ceil(at) == vn(2025, 10, 1, 8) + 1
     assert epoch_ceil(datetime(2025, 10, 1, tzinfo=VN_TZ)) == vn(2025, 10, 1)
+
+
+@given(
+    datetimes(
+        min_value=datetime(1900, 1, 1),
+        max_value=datetime(2200, 1, 1),
+        timezones=sampled_from([UTC, VN_TZ, timezone(timedelta(hours=-5, minutes=-30))]),
+    )
+)
+def test_instants_are_the_floor_and_ceiling_of_exact_epoch_seconds(at: datetime) -> None:
+    exact = Fraction((at - EPOCH) // timedelta(microseconds=1), 1_000_000)
+    assert epoch_floor(at) == math.floor(exact)
+    assert epoch_ceil(at) == math.ceil(exact)
 
 
 # -- windows at their edges -------------------------------------------------------------

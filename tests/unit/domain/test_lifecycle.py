@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta
 
 import pytest
@@ -12,10 +13,13 @@ from domain.lifecycle import (
     DossierState,
     Lifecycle,
     Outcome,
+    Void,
     calendar_resume,
     due_from_appointment,
+    restore_state,
+    state_values,
 )
-from schemas.enums import Status, TimeUnit
+from schemas.enums import AgencyLevel, ProcedureField, Status, TimeUnit
 from tests.factories import T0, event, lifecycle
 
 LIFE = Lifecycle(calendar_resume(WorkingCalendar()))
@@ -307,3 +311,85 @@ def test_restart_counts_the_full_limit_again_from_the_resumption() -> None:
     e3 = event("supplement_received", sequence=3, at=resumed, clock="restart")
     state, _ = run([e1, e2, e3])
     assert state.due_at == WorkingCalendar().due_at(resumed, 5, TimeUnit.WORKING_DAYS)
+
+
+def test_state_values_put_back_every_field() -> None:
+    # Every field set to a value its default does not have: a field left out of
+    # `state_values` would not be put back.
+    at = datetime(2025, 9, 22, 8, tzinfo=VN_TZ)
+    state = DossierState(
+        "HP-1",
+        agency="SO-YTE",
+        level="city",
+        field="health",
+        procedure="P-1",
+        channel=ChannelKind.POST,
+        status=Status.IN_PROCESS,
+        last_seq=3,
+        received_at=at,
+        appointment_at=at + timedelta(days=1),
+        due_at=at + timedelta(days=2),
+        paused_at=at + timedelta(days=3),
+        supplements=1,
+        limit_value=5,
+        limit_unit=TimeUnit.WORKING_DAYS,
+        apology_at=at + timedelta(days=4),
+        resolved_at=at + timedelta(days=5),
+        closed_at=at + timedelta(days=6),
+        last_at=at + timedelta(days=7),
+        prints=b"\x01" * 24,
+        flags=frozenset({"time_clamped"}),
+        pending={5: Void(5, "an invalid message")},
+    )
+    other = DossierState("HP-2")
+    for f in dataclasses.fields(DossierState):
+        assert getattr(state, f.name) != getattr(other, f.name), f.name
+    restore_state(other, state_values(state))
+    for f in dataclasses.fields(DossierState):
+        assert getattr(other, f.name) is getattr(state, f.name), f.name
+
+
+@pytest.mark.parametrize(
+    ("overrides", "reason"),
+    [
+        (
+            {"procedure": {"code": "1.004616", "field": "education"}},
+            "conflict: procedure 1.004616 (education) is not the dossier's 1.004616 (health)",
+        ),
+        (
+            {"procedure": {"code": "2.000001", "field": "health"}},
+            "conflict: procedure 2.000001 (health) is not the dossier's 1.004616 (health)",
+        ),
+        (
+            {"channel": "online", "online_mode": "partial"},
+            "conflict: channel online_partial is not the dossier's online_full",
+        ),
+        (
+            {"agency": {"code": "SO-TU-PHAP", "level": "city"}},
+            "conflict: agency SO-TU-PHAP is not the dossier's SO-YTE "
+            "(a move between agencies is a 'transferred' event)",
+        ),
+        ({}, None),  # the dossier's own procedure, channel and agency
+    ],
+)
+def test_an_event_of_another_procedure_channel_or_agency_is_a_conflict(
+    overrides: dict, reason: str | None
+) -> None:
+    first = lifecycle()[0]
+    state, _ = run([first])
+    result = LIFE.apply(state, event("processing", sequence=2, **overrides))
+    if reason is None:
+        assert result.outcome is Outcome.APPLIED and state.last_seq == 2
+    else:
+        assert result.outcome is Outcome.REJECTED and not result.consumed
+        assert result.rejected[0][1] == reason and state.last_seq == 1
+
+
+def test_the_level_and_field_kept_are_the_enum_values_themselves() -> None:
+    # Plain strings, one object shared by every dossier (not the enum members).
+    state, _ = run(lifecycle()[:1])
+    assert state.level is AgencyLevel.CITY.value and state.field is ProcedureField.HEALTH.value
+    moved = event("transferred", sequence=2, agency={"code": "UBND-XA-1", "level": "commune"})
+    assert LIFE.apply(state, moved).outcome is Outcome.APPLIED
+    assert (state.agency, state.level) == ("UBND-XA-1", "commune")
+    assert state.level is AgencyLevel.COMMUNE.value

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 from typing import Any
 
 import orjson
+import pytest
 
 from domain.calendar import WorkingCalendar
-from domain.lifecycle import Lifecycle, calendar_resume
-from schemas.enums import Status
+from domain.lifecycle import ChannelKind, DossierState, Lifecycle, Void, calendar_resume
+from schemas.enums import Status, TimeUnit
 from schemas.registry import AgencyRegistry
 from stream_apps.book import PartitionBook
-from stream_apps.store import META_KEY, PartitionStore, Verdict
+from stream_apps.store import (
+    META_KEY,
+    DossierRecord,
+    PartitionStore,
+    Verdict,
+    decode_record,
+    encode_record,
+)
 from tests.factories import T0, event, lifecycle
 
 CALENDAR = WorkingCalendar()
@@ -221,10 +230,14 @@ def test_a_figures_failure_is_undone_and_dead_lettered() -> None:
     e1, e2, e3, _ = lifecycle()
     for i, e in enumerate((e1, e2)):
         s.process(i, key(e), raw(e), b, now=NOW)
+    state = s.records[e1.dossier_id].state
+    fields = [f.name for f in dataclasses.fields(DossierState)]
+    before = {name: getattr(state, name) for name in fields}
     verdict, letters = s.process(2, key(e3), raw(e3), b, now=NOW)
     assert verdict is Verdict.DEAD_LETTER and "RuntimeError: figures broke" in letters[0].reason
     state = s.records[e1.dossier_id].state
     assert state.last_seq == 2 and state.resolved_at is None
+    assert {name: getattr(state, name) for name in fields} == before
     assert conserved(s.counts()) and s.counts()["dead_lettered"] == 1
 
 
@@ -267,6 +280,19 @@ def test_an_event_from_the_future_is_dead_lettered_and_does_not_move_the_event_c
     assert s.process(2, key(close), raw(close), b, now=e1.occurred_at.timestamp())[0] is (
         Verdict.APPLIED
     )
+
+
+@pytest.mark.parametrize("second", ["processing", "returned"])  # applies, or is impossible
+def test_the_event_clock_reaches_the_latest_event_a_filled_gap_applies(second: str) -> None:
+    s, b = store(), book()
+    e1 = event("accepted")
+    e2 = event(second, sequence=2, at=T0 + timedelta(hours=20))
+    e3 = event("resolved", sequence=3, at=T0 + timedelta(hours=40))
+    s.process(0, key(e1), raw(e1), b, now=NOW)
+    assert s.process(1, key(e3), raw(e3), b, now=NOW)[0] is Verdict.PENDING
+    s.process(2, key(e2), raw(e2), b, now=NOW)  # fills the gap: e3 applies after it
+    assert s.records[e1.dossier_id].state.status is Status.RESOLVED
+    assert s.meta.max_event_time == e3.occurred_at.timestamp()
 
 
 def test_a_duplicate_or_a_rejected_event_does_not_move_the_event_clock() -> None:
@@ -352,3 +378,55 @@ def test_in_event_time_a_gap_ages_with_its_own_partition_clock() -> None:
     s.process(3, key(later), raw(later), b, now=NOW)
     s.release_gaps(None, 3600.0, b)
     assert s.stuck == {} and "gap_released" in s.records[e1.dossier_id].state.flags
+
+
+# The record `test_a_record_is_written_as_it_always_was` writes, as the changelog holds it.
+GOLDEN = (
+    b'{"s":{"id":"HP-SO-YTE-2510-000001","agency":"SO-YTE","level":"city",'
+    b'"field":"health","procedure":"1.004616","channel":"online_partial","status":4,'
+    b'"seq":2,"supplements":1,"limit":[5,"working_days"],'
+    b'"prints":"000102030405060708090a0b0c0d0e0f",'
+    b'"received_at":"2025-10-01T08:00:00.250000+07:00",'
+    b'"appointment_at":"2025-10-08T08:00:00+07:00",'
+    b'"due_at":"2025-10-09T08:00:00+07:00","paused_at":"2025-10-02T08:00:00+07:00",'
+    b'"apology_at":"2025-10-10T08:00:00+07:00",'
+    b'"resolved_at":"2025-10-03T08:00:00+07:00",'
+    b'"closed_at":"2025-10-04T08:00:00+07:00",'
+    b'"last_at":"2025-10-01T08:00:00.250000+07:00","flags":["gap_released",'
+    b'"time_clamped"],"pending":[{"void":4,"reason":"an invalid message"}]},"o":17,'
+    b'"n":[2,0,1],"w":1759280400.5}'
+)
+
+
+def test_a_record_is_written_as_it_always_was() -> None:
+    # The changelog's bytes: records written by earlier versions must keep decoding, and
+    # a record written now must be the same bytes.
+    at = T0 + timedelta(microseconds=250_000)
+    state = DossierState(
+        "HP-SO-YTE-2510-000001",
+        agency="SO-YTE",
+        level="city",
+        field="health",
+        procedure="1.004616",
+        channel=ChannelKind.ONLINE_PARTIAL,
+        status=Status.IN_PROCESS,
+        last_seq=2,
+        received_at=at,
+        appointment_at=T0 + timedelta(days=7),
+        due_at=T0 + timedelta(days=8),
+        paused_at=T0 + timedelta(days=1),
+        supplements=1,
+        limit_value=5,
+        limit_unit=TimeUnit.WORKING_DAYS,
+        apology_at=T0 + timedelta(days=9),
+        resolved_at=T0 + timedelta(days=2),
+        closed_at=T0 + timedelta(days=3),
+        last_at=at,
+        prints=bytes(range(16)),
+        flags=frozenset({"time_clamped", "gap_released"}),
+    )
+    state.wait(4, Void(4, "an invalid message"))
+    record = DossierRecord(state, 17, 2, 0, 1, 1759280400.5)
+    raw = encode_record(record)
+    assert raw == GOLDEN
+    assert decode_record(raw) == record

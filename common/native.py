@@ -117,9 +117,10 @@ def build(root: Path = PROJECT_ROOT, *, quiet: bool = False) -> Path:
     try:
         lib = work / "lib"
         command = [sys.executable, "-m", "common.native", "_compile", str(root), str(lib)]
-        result = subprocess.run(
-            command, cwd=work, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": ""}
-        )
+        # The child imports this module from the tree it compiles (its MODULES), not
+        # from wherever the package is installed.
+        env = {**os.environ, "PYTHONPATH": str(root)}
+        result = subprocess.run(command, cwd=work, capture_output=True, text=True, env=env)
         if result.returncode != 0:
             tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
             raise NativeError(f"mypyc failed:\n{tail}")

@@ -49,6 +49,7 @@ MODULES: tuple[str, ...] = (
     "stream_apps.book",
     "stream_apps.partials",
     "stream_apps.store",
+    "schemas.rules",
 )
 MODES = ("auto", "off", "require")
 DONE = "complete"  # the marker of a finished build, written last

@@ -2,7 +2,8 @@
 
 `DossierEvent` (schemas/events.py) checks them in its validators, and its JSON Schema
 states those it can from the same tables. `plain_rules_hold` checks them all at once,
-for the plain reader of `events.parse_event`.
+for the plain reader of `events.parse_event`. Compiled with the worker's core
+(common/native.py).
 """
 
 from __future__ import annotations

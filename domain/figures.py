@@ -142,6 +142,8 @@ _CHANNEL_SLOT = {
 }
 _ON_TIME, _LATE, _OVERDUE = 4, 5, 6
 _SLOT_METRICS = COUNT_METRICS[1:]  # the metric of each slot; received_total is their sum
+# Per window: the Redis names of its counts, received_total first, then one per slot.
+_COUNT_KEYS = tuple(tuple(f"{w}.{m}" for m in COUNT_METRICS) for w in WINDOWS)
 _NEG_INF = -(2**62)
 # Hour buckets are kept this far behind the fine floor: `30d` and the hourly series reach
 # 720 hours back, and `mtd` / `qtd` / `ytd` start at midnight, where day buckets take over.
@@ -908,21 +910,9 @@ class FigureBook:
         """Gauges and every window's metrics and ratios of one scope at clock t."""
         self._advance(t)
         st = self._stores.get(scope, _EMPTY)
-        overdue = st.due.at_or_before(t)
-        near = st.near.at_or_before(t) - overdue
-        not_yet_due = st.open - overdue
+        overdue, near, not_yet_due = self._gauges(st, t)
         windows: dict[str, WindowFigures] = {}
-        previous: tuple[int, list[int]] | None = None  # (start, counts) of the last window
-        for w in WINDOWS:
-            start = window_start(w, t)
-            if previous is not None and w in _NESTED and start <= previous[0]:
-                # qtd is mtd plus whole months before it, ytd is qtd plus whole months:
-                # only those months' buckets are added.
-                more = self._must_count(st, start, previous[0], t)
-                c = [a + b for a, b in zip(previous[1], more, strict=True)]
-            else:
-                c = self._must_count(st, start, t + 1, t)
-            previous = (start, c)
+        for w, c in zip(WINDOWS, self._window_counts(st, t), strict=True):
             on_time, late = c[_ON_TIME], c[_LATE]
             windows[w] = WindowFigures(
                 c[0],
@@ -935,6 +925,47 @@ class FigureBook:
                 _ratio(on_time + not_yet_due, on_time + late + st.open),
             )
         return ScopeSnapshot(scope, t, st.open, overdue, near, not_yet_due, windows)
+
+    def counts(self, scope: str, t: int) -> dict[str, int]:
+        """The additive fields of `snapshot(scope, t)`: its gauges, then each window's
+        counts, named as in Redis. What a partial carries, made without the ratios."""
+        self._advance(t)
+        st = self._stores.get(scope, _EMPTY)
+        overdue, near, not_yet_due = self._gauges(st, t)
+        out = {
+            "open_now": st.open,
+            "overdue_now": overdue,
+            "near_due_now": near,
+            "not_yet_due_now": not_yet_due,
+        }
+        for keys, c in zip(_COUNT_KEYS, self._window_counts(st, t), strict=True):
+            out[keys[0]] = c[0] + c[1] + c[2] + c[3]
+            for slot in range(_N):
+                out[keys[slot + 1]] = c[slot]
+        return out
+
+    @staticmethod
+    def _gauges(st: _Store, t: int) -> tuple[int, int, int]:
+        """(overdue, near due, not yet due) of a scope's open dossiers at clock t."""
+        overdue = st.due.at_or_before(t)
+        return overdue, st.near.at_or_before(t) - overdue, st.open - overdue
+
+    def _window_counts(self, st: _Store, t: int) -> list[list[int]]:
+        """The slot counts of every window of `WINDOWS` at clock t, in order."""
+        out: list[list[int]] = []
+        previous: tuple[int, list[int]] | None = None  # (start, counts) of the last window
+        for w in WINDOWS:
+            start = window_start(w, t)
+            if previous is not None and w in _NESTED and start <= previous[0]:
+                # qtd is mtd plus whole months before it, ytd is qtd plus whole months:
+                # only those months' buckets are added.
+                more = self._must_count(st, start, previous[0], t)
+                c = [a + b for a, b in zip(previous[1], more, strict=True)]
+            else:
+                c = self._must_count(st, start, t + 1, t)
+            previous = (start, c)
+            out.append(c)
+        return out
 
     def series(self, scope: str, t: int) -> ScopeSeries:
         """Hourly (168) and Vietnam-daily (90) buckets per metric of one scope at clock t."""

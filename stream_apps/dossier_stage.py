@@ -46,7 +46,6 @@ from stream_apps.partials import (
     Round,
     round_messages,
     series_buckets,
-    snapshot_counts,
 )
 from stream_apps.retirement import Retirement
 from stream_apps.settings import WorkerSettings
@@ -64,6 +63,7 @@ class PartitionFigures(Protocol):
     def clear_dirty(self) -> None: ...
     def scopes_changed_between(self, t0: int, t1: int) -> set[str]: ...
     def snapshot(self, scope: str, t: int) -> Any: ...
+    def counts(self, scope: str, t: int) -> dict[str, int]: ...
     def scopes(self) -> list[str]: ...
     def series(self, scope: str, t: int) -> Any: ...
     def overdue_between(self, h0: int, h1: int) -> Any: ...
@@ -567,7 +567,7 @@ class DossierStage(Service):
             series_due = self._series_dirty.setdefault(p, set())
             series_due |= changed
             for scope in sorted(changed):
-                counts = snapshot_counts(book.snapshot(scope, t))
+                counts = book.counts(scope, t)
                 if full or self._published.get((p, scope)) != counts:
                     self._published[(p, scope)] = counts
                     out.append((p, scope, counts))

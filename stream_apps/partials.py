@@ -1,7 +1,7 @@
 """Partial figures: one input partition's share of a scope, and their exact merge.
 
 Each worker computes, for the partitions it owns, the counts every scope gets from that
-partition's dossiers (`snapshot_counts`, `series_buckets`) and publishes them keyed by
+partition's dossiers (`FigureBook.counts`, `series_buckets`) and publishes them keyed by
 scope. Counts add across partitions; ratios do not, so they are derived only after the
 merge (`merged_snapshot`). A partial is an absolute value per (scope, partition): the
 newest replaces the older, so publishing one twice changes nothing.
@@ -21,7 +21,6 @@ from domain.figures import (
     GAUGES,
     WINDOWS,
     ScopeSeries,
-    ScopeSnapshot,
     quotient_text,
 )
 
@@ -29,15 +28,6 @@ SERIES_PREFIX = "series|"  # partial keys of time series: "series|{scope}"
 FEED_PREFIX = "feed|"  # partial keys of an agency's stuck and flagged dossiers: "feed|{code}"
 COUNTS_KEY = "_counts"  # partial key of the worker's event counts
 COUNT_FIELDS = (*GAUGES, *(f"{w}.{m}" for w in WINDOWS for m in COUNT_METRICS))
-
-
-def snapshot_counts(snapshot: ScopeSnapshot) -> dict[str, int]:
-    """The additive fields of a snapshot (gauges and windowed counts)."""
-    out = {g: getattr(snapshot, g) for g in GAUGES}
-    for w, fig in snapshot.windows.items():
-        for m in COUNT_METRICS:
-            out[f"{w}.{m}"] = getattr(fig, m)
-    return out
 
 
 def series_buckets(series: ScopeSeries) -> dict[str, dict[str, int]]:

@@ -8,6 +8,7 @@ from datetime import timedelta
 import orjson
 
 from domain.calendar import WorkingCalendar
+from domain.figures import COUNT_METRICS, GAUGES, ScopeSnapshot
 from domain.lifecycle import DossierState, Lifecycle, calendar_resume
 from stream_apps.book import PartitionBook
 from stream_apps.partials import (
@@ -22,7 +23,6 @@ from stream_apps.partials import (
     merged_snapshot,
     round_messages,
     series_buckets,
-    snapshot_counts,
 )
 from tests.factories import T0, lifecycle
 
@@ -30,6 +30,15 @@ CALENDAR = WorkingCalendar()
 LIFE = Lifecycle(calendar_resume(CALENDAR))
 AGENCIES = [("SO-YTE", "city"), ("CA-TP", "city"), ("11311", "commune")]
 CHANNELS = [("online", "full"), ("online", "partial"), ("in_person", None), ("post", None)]
+
+
+def snapshot_counts(snapshot: ScopeSnapshot) -> dict[str, int]:
+    """The additive fields of a snapshot (gauges, then each window's counts), read off it."""
+    out = {g: getattr(snapshot, g) for g in GAUGES}
+    for w, fig in snapshot.windows.items():
+        for m in COUNT_METRICS:
+            out[f"{w}.{m}"] = getattr(fig, m)
+    return out
 
 
 def test_merged_partials_equal_one_book_over_all_dossiers() -> None:
@@ -57,8 +66,12 @@ def test_merged_partials_equal_one_book_over_all_dossiers() -> None:
     t = int((T0 + timedelta(days=40)).timestamp())
     for scope in whole.scopes():
         expected = whole.snapshot(scope, t).to_redis_hash()
-        counts = [snapshot_counts(p.snapshot(scope, t)) for p in parts if scope in p.scopes()]
+        counts = [p.counts(scope, t) for p in parts if scope in p.scopes()]
         assert merged_snapshot(counts) == expected, scope
+        for p in parts:
+            # What a partial carries: the snapshot's additive fields, in its order.
+            expected_counts = snapshot_counts(p.snapshot(scope, t))
+            assert list(p.counts(scope, t).items()) == list(expected_counts.items()), scope
         series = [series_buckets(p.series(scope, t)) for p in parts if scope in p.scopes()]
         assert merged_series(series) == whole.series(scope, t).to_redis_hash(), scope
 

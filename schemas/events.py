@@ -39,8 +39,11 @@ from schemas.rules import (
     REASON_REQUIRED,
     YEAR_MAX,
     YEAR_MIN,
+    agency_problem,
     consistency_problem,
+    limit_too_long,
     plain_rules_hold,
+    plausible_time,
 )
 
 __all__ = [
@@ -98,7 +101,7 @@ class TimeLimit(BaseModel):
 
     @model_validator(mode="after")
     def _hours_in_range(self) -> TimeLimit:
-        if self.unit is TimeUnit.HOURS and self.value > MAX_HOURS:
+        if limit_too_long(self.value, self.unit):
             raise ValueError(f"a time limit in hours must be at most {MAX_HOURS} hours")
         return self
 
@@ -171,7 +174,7 @@ class DossierEvent(BaseModel):
     @field_validator("occurred_at", "emitted_at", "appointment_at", "apology_appointment_at")
     @classmethod
     def _plausible_time(cls, value: datetime | None) -> datetime | None:
-        if value is not None and not YEAR_MIN <= value.year <= YEAR_MAX:
+        if not plausible_time(value):
             raise ValueError(f"must be a date between the years {YEAR_MIN} and {YEAR_MAX}")
         return value
 
@@ -181,14 +184,9 @@ class DossierEvent(BaseModel):
         registry = (info.context or {}).get("registry")
         if registry is None:
             return value
-        agency = registry.get(value.code)
-        if agency is None:
-            raise ValueError(f"unknown agency code {value.code!r}: not in the agency registry")
-        if agency.level != value.level:
-            raise ValueError(
-                f"agency {value.code} ({agency.name}) is level {agency.level.value!r}, "
-                f"not {value.level.value!r}"
-            )
+        problem = agency_problem(value.code, value.level, registry)
+        if problem is not None:
+            raise ValueError(problem)
         return value
 
     @model_validator(mode="after")

@@ -11,7 +11,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from schemas.enums import Channel, ClockAction, EventType, OnlineMode, Status, TimeUnit
+from schemas.enums import (
+    AgencyLevel,
+    Channel,
+    ClockAction,
+    EventType,
+    OnlineMode,
+    Status,
+    TimeUnit,
+)
 
 if TYPE_CHECKING:
     from schemas.events import DossierEvent
@@ -101,27 +109,41 @@ def consistency_problem(
     return None
 
 
-def _plausible(t: datetime | None) -> bool:
+def plausible_time(t: datetime | None) -> bool:
+    """A date-time's year, as written, is within YEAR_MIN-YEAR_MAX (None: nothing to check)."""
     return t is None or YEAR_MIN <= t.year <= YEAR_MAX
+
+
+def agency_problem(code: str, level: AgencyLevel, registry: AgencyRegistry) -> str | None:
+    """Why the registry refuses an agency code at this level, or None."""
+    agency = registry.get(code)
+    if agency is None:
+        return f"unknown agency code {code!r}: not in the agency registry"
+    if agency.level != level:
+        return f"agency {code} ({agency.name}) is level {agency.level.value!r}, not {level.value!r}"
+    return None
+
+
+def limit_too_long(value: int, unit: TimeUnit) -> bool:
+    """A time limit in hours longer than MAX_HOURS."""
+    return unit is TimeUnit.HOURS and value > MAX_HOURS
 
 
 def plain_rules_hold(event: DossierEvent, registry: AgencyRegistry | None) -> bool:
     """Whether an event its fields' types accept keeps every rule of the model's
     validators: the years, the hours limit, the registry, the cross-field rules."""
     if not (
-        _plausible(event.occurred_at)
-        and _plausible(event.emitted_at)
-        and _plausible(event.appointment_at)
-        and _plausible(event.apology_appointment_at)
+        plausible_time(event.occurred_at)
+        and plausible_time(event.emitted_at)
+        and plausible_time(event.appointment_at)
+        and plausible_time(event.apology_appointment_at)
     ):
         return False
     limit = event.time_limit
-    if limit is not None and limit.unit is TimeUnit.HOURS and limit.value > MAX_HOURS:
+    if limit is not None and limit_too_long(limit.value, limit.unit):
         return False
-    if registry is not None:
-        agency = registry.get(event.agency.code)
-        if agency is None or agency.level != event.agency.level:
-            return False
+    if registry is not None and agency_problem(event.agency.code, event.agency.level, registry):
+        return False
     problem = consistency_problem(
         event.event_type,
         event.status,

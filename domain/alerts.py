@@ -665,12 +665,12 @@ def _target(
         if not known or ratio is None or ratio >= target:
             below_since = None
         else:
-            since = t if below_since is None else below_since
-            below_since = since
-            if t - since >= th.duration_s and _cooled(state, t):
+            if below_since is None:
+                below_since = t
+            if t - below_since >= th.duration_s and _cooled(state, t):
                 state = _opened(state, t)
                 figures, baseline = _target_details(inp, ratio, target, clear_at, th)
-                figures["below_since"] = since
+                figures["below_since"] = below_since
                 out.append(_transition(state, AlertAction.OPENED, t, t, figures, baseline))
     elif known and ratio is not None and ratio >= clear_at:
         assert state.opened_at is not None

@@ -169,13 +169,11 @@ def _scopes(agency: str, level: str, field: str) -> tuple[str, ...]:
     return (f"agency:{agency}", f"level:{level}", f"field:{field}", CITY)
 
 
-# A timedelta keeps 0 <= seconds < 86400 and 0 <= microseconds < 10**6 (days carry the
-# sign), so days * 86400 + seconds is its floor in whole seconds. Read from the fields:
-# several times cheaper than `delta // timedelta(seconds=1)` (made for every event).
-
-
 def epoch_floor(dt: datetime) -> int:
     """Whole epoch seconds at or before an aware datetime."""
+    # A timedelta keeps 0 <= seconds < 86400 and 0 <= microseconds < 10**6 (days carry
+    # the sign), so days * 86400 + seconds is its floor in whole seconds: read from the
+    # fields, several times cheaper than `delta // timedelta(seconds=1)` (every event).
     delta = dt - _EPOCH
     return delta.days * 86400 + delta.seconds
 

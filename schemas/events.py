@@ -191,19 +191,7 @@ class DossierEvent(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> DossierEvent:
-        problem = consistency_problem(
-            self.event_type,
-            self.status,
-            self.occurred_at,
-            self.emitted_at,
-            self.channel,
-            self.online_mode,
-            self.time_limit is not None,
-            self.appointment_at,
-            self.clock,
-            self.reason,
-            self.apology_appointment_at,
-        )
+        problem = consistency_problem(self)
         if problem is not None:
             raise _field_error(*problem)
         return self

@@ -16,7 +16,6 @@ from schemas.enums import (
     Channel,
     ClockAction,
     EventType,
-    OnlineMode,
     Status,
     TimeUnit,
 )
@@ -62,20 +61,11 @@ YEAR_MIN, YEAR_MAX = 2000, 2100  # of every date-time, as written (before any UT
 MAX_HOURS = 2000  # the longest time limit in hours
 
 
-def consistency_problem(
-    event_type: EventType,
-    status: Status,
-    occurred_at: datetime,
-    emitted_at: datetime,
-    channel: Channel,
-    online_mode: OnlineMode | None,
-    has_time_limit: bool,
-    appointment_at: datetime | None,
-    clock: ClockAction | None,
-    reason: str | None,
-    apology_appointment_at: datetime | None,
-) -> tuple[str, str] | None:
+def consistency_problem(event: DossierEvent) -> tuple[str, str] | None:
     """The first cross-field rule an event breaks, as (the field to blame, why), or None."""
+    event_type, status, channel = event.event_type, event.status, event.channel
+    online_mode, clock, reason = event.online_mode, event.clock, event.reason
+    occurred_at, appointment_at = event.occurred_at, event.appointment_at
     allowed = ALLOWED_STATUS[event_type]
     if status not in allowed:
         codes = ", ".join(str(int(s)) for s in sorted(allowed))
@@ -85,7 +75,7 @@ def consistency_problem(
     if channel is not Channel.ONLINE and online_mode is not None:
         return "online_mode", "only allowed when channel is 'online'"
     if event_type is EventType.ACCEPTED:
-        if not has_time_limit:
+        if event.time_limit is None:
             return "time_limit", "required when event_type is 'accepted'"
         if appointment_at is None:
             return "appointment_at", "required when event_type is 'accepted'"
@@ -100,11 +90,11 @@ def consistency_problem(
     if event_type in REASON_REQUIRED and not reason:
         return "reason", f"required when event_type is {event_type.value!r}"
     if event_type is EventType.APOLOGY_ISSUED:
-        if apology_appointment_at is None:
+        if event.apology_appointment_at is None:
             return "apology_appointment_at", "required for an apology slip"
-    elif apology_appointment_at is not None:
+    elif event.apology_appointment_at is not None:
         return "apology_appointment_at", "only allowed on apology_issued"
-    if emitted_at < occurred_at - CLOCK_SKEW:
+    if event.emitted_at < occurred_at - CLOCK_SKEW:
         return "emitted_at", "must not be before occurred_at"
     return None
 
@@ -144,17 +134,4 @@ def plain_rules_hold(event: DossierEvent, registry: AgencyRegistry | None) -> bo
         return False
     if registry is not None and agency_problem(event.agency.code, event.agency.level, registry):
         return False
-    problem = consistency_problem(
-        event.event_type,
-        event.status,
-        event.occurred_at,
-        event.emitted_at,
-        event.channel,
-        event.online_mode,
-        limit is not None,
-        event.appointment_at,
-        event.clock,
-        event.reason,
-        event.apology_appointment_at,
-    )
-    return problem is None
+    return consistency_problem(event) is None

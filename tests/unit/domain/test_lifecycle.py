@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from datetime import datetime, timedelta
 
+import orjson
 import pytest
 
 from domain.calendar import VN_TZ, WorkingCalendar
@@ -16,11 +18,14 @@ from domain.lifecycle import (
     Void,
     calendar_resume,
     due_from_appointment,
+    fingerprint,
     restore_state,
     state_values,
 )
 from schemas.enums import AgencyLevel, ProcedureField, Status, TimeUnit
-from tests.factories import T0, event, lifecycle
+from schemas.events import parse_event
+from schemas.registry import AgencyRegistry
+from tests.factories import T0, event, event_doc, lifecycle
 
 LIFE = Lifecycle(calendar_resume(WorkingCalendar()))
 
@@ -393,3 +398,36 @@ def test_the_level_and_field_kept_are_the_enum_values_themselves() -> None:
     assert LIFE.apply(state, moved).outcome is Outcome.APPLIED
     assert (state.agency, state.level) == ("UBND-XA-1", "commune")
     assert state.level is AgencyLevel.COMMUNE.value
+
+
+def test_a_fingerprint_is_the_digest_of_the_events_canonical_json_without_emitted_at() -> None:
+    # Fingerprints are kept in the changelog (`DossierState.prints`): a resend checked
+    # after an upgrade must give the bytes stored before it. So the canonical form is
+    # written out here, not derived: fields in contract order, emitted_at left out,
+    # codes and enums as their JSON values, times with their written offsets (Z as +00:00).
+    doc = event_doc(
+        "accepted",
+        event_id="0b8f1a52-7d4e-4c8e-9a53-2f0d7f4c1e90",
+        occurred_at="2025-07-01T08:30:00+07:00",
+        emitted_at="2025-07-01T08:30:02+07:00",
+        appointment_at="2025-07-08T10:00:00Z",
+    )
+    canonical = (
+        '{"schema_version":1,"event_id":"0b8f1a52-7d4e-4c8e-9a53-2f0d7f4c1e90",'
+        '"dossier_id":"HP-SO-YTE-2510-000001","sequence":1,"event_type":"accepted",'
+        '"status":2,"occurred_at":"2025-07-01T08:30:00+07:00",'
+        '"agency":{"code":"SO-YTE","level":"city"},'
+        '"procedure":{"code":"1.004616","field":"health"},"channel":"online",'
+        '"online_mode":"full","time_limit":{"value":5,"unit":"working_days"},'
+        '"appointment_at":"2025-07-08T10:00:00+00:00","clock":null,"reason":null,'
+        '"apology_appointment_at":null}'
+    )
+    expected = hashlib.blake2b(canonical.encode(), digest_size=8).digest()
+    registry = AgencyRegistry.default()
+    read_from_text = parse_event(orjson.dumps(doc), registry)
+    read_from_doc = parse_event(doc, registry)
+    assert fingerprint(read_from_text) == expected
+    assert fingerprint(read_from_doc) == expected
+    # emitted_at aside: a resend stamped later has the same fingerprint.
+    resent = parse_event(orjson.dumps({**doc, "emitted_at": "2025-07-01T09:00:00+07:00"}))
+    assert fingerprint(resent) == expected

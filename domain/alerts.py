@@ -434,8 +434,12 @@ class AlertState:
 
     def __post_init__(self) -> None:
         # Accept the plain strings a caller may pass; compare as enum members afterwards.
-        object.__setattr__(self, "kind", AlertKind(self.kind))
-        object.__setattr__(self, "status", AlertStatus(self.status))
+        # (Members are kept as they are: a state is made per scope and flush, and an
+        # Enum call runs in Python even compiled.)
+        if type(self.kind) is not AlertKind:
+            object.__setattr__(self, "kind", AlertKind(self.kind))
+        if type(self.status) is not AlertStatus:
+            object.__setattr__(self, "status", AlertStatus(self.status))
 
     @classmethod
     def new(cls, kind: AlertKind | str, scope: str) -> Self:

@@ -711,6 +711,38 @@ def test_the_book_equals_the_reference_when_fed_live(
         assert hashes(book, t) == reference_snapshots(seen, t)
 
 
+def test_reads_between_transfers_do_not_change_what_the_book_reads(
+    generated_stray: tuple[list[DossierEvent], list[DossierEvent]],
+) -> None:
+    """Read between events as the worker's rounds do, while transfers move dossiers
+    received days before into other scopes: a book read all along reads what a book
+    made afresh from the same dossiers reads (and, at the end, what the reference does)."""
+    _, clean = generated_stray
+    book, states = FigureBook(), dict[str, DossierState]()
+
+    def fresh_hashes(t: int) -> dict[str, dict[str, str]]:
+        fresh = FigureBook()
+        for state in states.values():
+            fresh.move(None, dossier_facts(state, CAL))
+        return hashes(fresh, t)
+
+    def nonzero(got: dict[str, dict[str, str]], t: int) -> dict[str, dict[str, str]]:
+        empty = FigureBook().snapshot(CITY, t).to_redis_hash()
+        return {s: h for s, h in got.items() if h != empty}
+
+    transfers_checked, clock = 0, 0
+    for i, ev in enumerate(clean):
+        feed(book, states, ev)
+        clock = max(clock, epoch_ceil(ev.occurred_at))
+        if ev.event_type.value == "transferred" or i % 150 == 0:
+            assert nonzero(hashes(book, clock), clock) == nonzero(fresh_hashes(clock), clock)
+            transfers_checked += ev.event_type.value == "transferred"
+    assert transfers_checked >= 3
+    end = clock + 3600
+    expected = reference_snapshots(clean, end)
+    assert {s: h for s, h in hashes(book, end).items() if s in expected} == expected
+
+
 def test_the_reference_ignores_duplicates_and_order(
     generated: tuple[list[DossierEvent], list[DossierEvent]],
 ) -> None:

@@ -597,15 +597,6 @@ def test_state_round_trips_through_a_plain_dict() -> None:
     assert AlertState.from_dict(json.loads(json.dumps(data))) == state
 
 
-def test_a_state_made_with_plain_strings_holds_enum_members() -> None:
-    state = AlertState(kind="online_target", scope="city", status="open", opened_at=1)  # type: ignore[arg-type]
-    assert type(state.kind) is AlertKind and state.kind is AlertKind.ONLINE_TARGET
-    assert type(state.status) is AlertStatus and state.status is AlertStatus.OPEN
-    assert state == AlertState(
-        kind=AlertKind.ONLINE_TARGET, scope="city", status=AlertStatus.OPEN, opened_at=1
-    )
-
-
 @pytest.mark.parametrize(
     "patch",
     [

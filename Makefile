@@ -46,8 +46,7 @@ NATIVE_TESTS := tests/unit/domain tests/unit/stream_apps/test_store.py \
 	tests/unit/stream_apps/test_retirement.py tests/unit/stream_apps/test_partials.py \
 	tests/unit/stream_apps/test_alert_history.py tests/unit/stream_apps/test_alerting.py \
 	tests/unit/stream_apps/test_stage_restore.py tests/unit/stream_apps/test_stage_rounds.py \
-	tests/unit/schemas/test_events.py tests/unit/schemas/test_plain_reader.py \
-	tests/unit/schemas/test_times.py
+	tests/unit/schemas/test_events.py tests/unit/schemas/test_plain_reader.py
 
 # Lint, the core's unit tests compiled, then every test on the sources (the workers the
 # integration tests start run the compiled core); the tests start (and stop) the local

@@ -50,7 +50,6 @@ MODULES: tuple[str, ...] = (
     "stream_apps.partials",
     "stream_apps.store",
     "schemas.rules",
-    "schemas.times",
 )
 MODES = ("auto", "off", "require")
 DONE = "complete"  # the marker of a finished build, written last

@@ -11,8 +11,7 @@ declared working Saturday or Sunday (yes); otherwise it is Monday to Friday.
 Semantics:
 
 - Every datetime argument must be timezone-aware (a naive one raises `CalendarError`, a
-  `ValueError`, naming the argument); every returned datetime is aware, in `VN_TZ`
-  (UTC+7 as a fixed offset: the zone object the events' times share, `schemas.times`).
+  `ValueError`, naming the argument); every returned datetime is aware, in `VN_TZ` (UTC+7).
 - The calendar covers the years it was built for (by default 2000-2111: the contract's
   years 2000-2100 plus the longest time limit); a date outside them raises
   `CalendarError` rather than guessing. Years far ahead hold only the holidays the
@@ -59,17 +58,17 @@ import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
 
 from domain.errors import CalendarError
 from schemas.enums import TimeUnit
-from schemas.times import VN_TZ
 
 __all__ = [
     "DEFAULT_OVERRIDES_PATH",
@@ -83,6 +82,14 @@ __all__ = [
 ]
 
 
+def _vietnam_tz() -> tzinfo:
+    try:
+        return ZoneInfo("Asia/Ho_Chi_Minh")
+    except ZoneInfoNotFoundError:  # no tz database on the host; Vietnam has no DST
+        return timezone(timedelta(hours=7), "Asia/Ho_Chi_Minh")
+
+
+VN_TZ: tzinfo = _vietnam_tz()
 # Found through the package, not this file: compiled (common.native), this module's file
 # lies outside the source tree.
 DEFAULT_OVERRIDES_PATH = Path(str(files("domain").joinpath("data", "calendar_overrides.json")))

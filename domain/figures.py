@@ -152,7 +152,6 @@ _HOURS_KEPT = 32 * 86400
 # reaches back at most 366 days and the daily series 90; the rest is margin.
 DAYS_KEPT = 400
 _DAY_TRIM_STEP = 7  # days the kept range moves before the old buckets are dropped
-_SPANS_KEPT = 32  # day sums a store keeps (`_days_sum`): a few per window
 
 
 class ClockTooOldError(DomainError, ValueError):
@@ -460,7 +459,7 @@ class _Marks:
 class _Store:
     """Counters of one scope."""
 
-    __slots__ = ("days", "due", "fine", "hours", "months", "near", "open", "spans", "spans_end")
+    __slots__ = ("days", "due", "fine", "hours", "months", "near", "open")
 
     def __init__(self) -> None:
         # bucket -> counts per slot; every instant is in its hour, Vietnam-day and
@@ -473,14 +472,6 @@ class _Store:
         self.open = 0
         self.due = _Marks()
         self.near = _Marks()
-        # Sums of whole Vietnam days [d0, d1) read by the windows (`_days_sum`), kept
-        # until a day bucket before `spans_end` changes.
-        self.spans: dict[tuple[int, int], list[int]] = {}
-        self.spans_end = _NEG_INF
-
-    def forget_spans(self) -> None:
-        self.spans.clear()
-        self.spans_end = _NEG_INF
 
 
 _EMPTY = _Store()
@@ -672,8 +663,6 @@ class FigureBook:
             counts[slot] += sign
             if sign < 0 and not any(counts):
                 del st.days[day]
-            if day < st.spans_end:
-                st.forget_spans()  # a late instant: the sums of the days before it changed
             counts = st.months.get(month)
             if counts is None:
                 counts = st.months[month] = [0] * _N
@@ -773,8 +762,6 @@ class FigureBook:
                         row = buckets[bucket] = [0] * _N
                     for slot, n in enumerate(counts):
                         row[slot] += n
-        for st in self._stores.values():
-            st.forget_spans()
 
     def end_rebuild(self) -> None:
         """Finish a rebuild: the tallied buckets added; every scope is dirty."""
@@ -799,8 +786,6 @@ class FigureBook:
                         row = buckets[bucket] = [0] * _N
                     row[slot] += n
         self._hour_tally, self._day_tally = {}, {}
-        for st in self._stores.values():
-            st.forget_spans()
         self._dirty = set(self._stores)
 
     # -- dirty scopes ---------------------------------------------------------------
@@ -846,7 +831,6 @@ class FigureBook:
                     del st.days[day]
                 for month in [m for m in st.months if m < month_cut]:
                     del st.months[month]
-                st.forget_spans()
 
     def keep_hours_from(self, t: int) -> None:
         """Keep the hour buckets from t on, however far the clock runs ahead.
@@ -905,8 +889,7 @@ class FigureBook:
                 row = hours.get(h)
                 if row is not None:
                     rows.append(row)
-        if d0 < d1:
-            rows.append(_days_sum(st, d0, d1))
+        _day_rows(st, d0, d1, rows)
         return True
 
     def _must_count(self, st: _Store, a: int, b: int, t: int) -> list[int]:
@@ -1072,28 +1055,6 @@ class FigureBook:
                     changed.add(scope)
                     break
         return changed
-
-
-def _days_sum(st: _Store, d0: int, d1: int) -> list[int]:
-    """Counts per slot of the whole Vietnam days [d0, d1), summed once and kept.
-
-    Rounds read the same days again and again (each window's days before today, while
-    the clock stays within a day), and instants nearly always land today or later: a
-    store forgets its sums when a day bucket before the end of one changes (`_bump_items`),
-    when retired rows or a rebuild's tallies are added, and when old days are dropped.
-    """
-    key = (d0, d1)
-    total = st.spans.get(key)
-    if total is None:
-        rows: list[list[int]] = []
-        _day_rows(st, d0, d1, rows)
-        total = [sum(c) for c in zip(*rows, strict=True)] if rows else [0] * _N
-        if len(st.spans) >= _SPANS_KEPT:
-            st.spans.clear()  # the windows' days moved on: start again
-        st.spans[key] = total
-        if d1 > st.spans_end:
-            st.spans_end = d1
-    return total
 
 
 def _day_rows(st: _Store, d0: int, d1: int, rows: list[list[int]]) -> None:

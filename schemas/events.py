@@ -45,7 +45,6 @@ from schemas.rules import (
     plain_rules_hold,
     plausible_time,
 )
-from schemas.times import share_zones, shared_time
 
 __all__ = [
     "ALLOWED_STATUS",
@@ -177,7 +176,7 @@ class DossierEvent(BaseModel):
     def _plausible_time(cls, value: datetime | None) -> datetime | None:
         if not plausible_time(value):
             raise ValueError(f"must be a date between the years {YEAR_MIN} and {YEAR_MAX}")
-        return None if value is None else shared_time(value)
+        return value
 
     @field_validator("agency")
     @classmethod
@@ -255,9 +254,6 @@ def parse_event(data: bytes | str | dict[str, Any], registry: Any = None) -> Dos
         except ValidationError:
             pass
         else:
-            # What the model's time validator does: its times get their offsets' shared
-            # zone objects (`schemas.times`), set before anyone holds the new event.
-            share_zones(event.__dict__)
             if plain_rules_hold(event, registry):
                 return event
     context = {"registry": registry} if registry is not None else None

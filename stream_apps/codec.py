@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, tzinfo
 from sys import intern
 from typing import Any
 
 from domain.lifecycle import NO_FLAGS, ChannelKind, DossierState, Void
 from schemas.enums import Status, TimeUnit
 from schemas.events import DossierEvent
-from schemas.times import shared_time
 
 _TIMES = (
     "received_at",
@@ -70,10 +69,18 @@ _STATUSES = {int(s): s for s in Status}
 _UNITS = {u.value: u for u in TimeUnit}
 
 
+_ZONES: dict[timedelta | None, tzinfo] = {}
+
+
 def _time(text: str) -> datetime:
-    """An RFC 3339 time with the zone object shared by its offset (one parsed alone
-    carries a zone object of its own, as large as the time itself)."""
-    return shared_time(datetime.fromisoformat(text))
+    """An RFC 3339 time whose zone object is shared by every time with that offset (one
+    parsed alone carries a zone object of its own, as large as the time itself)."""
+    value = datetime.fromisoformat(text)
+    offset = value.utcoffset()
+    zone = _ZONES.get(offset)
+    if zone is None:
+        zone = _ZONES[offset] = value.tzinfo or UTC
+    return value.replace(tzinfo=zone)
 
 
 def state_from_doc(doc: dict[str, Any]) -> DossierState:

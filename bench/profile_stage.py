@@ -10,7 +10,9 @@ does, from the benchmark's workload split by the Kafka partitioner:
 - changelog: `take_changes()` of every store after each batch (the records the worker
   sends before it commits; encoding only, nothing is sent);
 - partials: `DossierStage.partials()` once per batch, with the time series every
-  `--series-every` batches (the worker's 0.5 s and 5 s timers at ~0.5 s a batch);
+  `--series-every` batches (the worker's 0.5 s and 5 s timers at ~0.5 s a batch), and
+  without the worker's republishing of every partial every 30 s (so that a slower run,
+  under a profiler, does the same work);
 - merge: the figures stage's CPU: `PartialMerger.accept` per partial, then the merged
   Redis hashes of the dirty keys (what `flush_to_redis` computes; nothing is written).
 
@@ -59,7 +61,10 @@ examples:
 
 
 def build(partitions: int) -> DossierStage:
-    settings = WorkerSettings(clock="event", partitions=partitions)
+    # No full publish every 30 s of wall time (the worker's republishing of every partial):
+    # what is measured must not depend on how fast the run goes (bench.instructions runs
+    # this 50 times slower under callgrind), and the worker's own runs rarely last 30 s.
+    settings = WorkerSettings(clock="event", partitions=partitions, full_publish_interval_s=1e9)
     registry = AgencyRegistry.default()
     calendar = WorkingCalendar()
     lifecycle = Lifecycle(calendar_resume(calendar))

@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 # Emitting systems' clocks drift; an event may claim to be emitted a little before it happened.
 CLOCK_SKEW = timedelta(minutes=5)
 
+# The statuses of a dossier in the agency's hands, between acceptance and resolution.
+_IN_HAND = frozenset(
+    {Status.ACCEPTED, Status.IN_PROCESS, Status.SUPPLEMENT_REQUESTED, Status.FEE_REQUESTED}
+)
 # Which status codes each event type may carry. Transfers and apology slips happen
 # without a status change, so they carry the status the dossier is in.
 ALLOWED_STATUS: dict[EventType, frozenset[Status]] = {
@@ -42,12 +46,8 @@ ALLOWED_STATUS: dict[EventType, frozenset[Status]] = {
     EventType.STOPPED: frozenset({Status.STOPPED}),
     EventType.RESOLVED: frozenset({Status.RESOLVED}),
     EventType.RETURNED: frozenset({Status.RETURNED}),
-    EventType.TRANSFERRED: frozenset(
-        {Status.ACCEPTED, Status.IN_PROCESS, Status.SUPPLEMENT_REQUESTED, Status.FEE_REQUESTED}
-    ),
-    EventType.APOLOGY_ISSUED: frozenset(
-        {Status.ACCEPTED, Status.IN_PROCESS, Status.SUPPLEMENT_REQUESTED, Status.FEE_REQUESTED}
-    ),
+    EventType.TRANSFERRED: _IN_HAND,
+    EventType.APOLOGY_ISSUED: _IN_HAND,
 }
 REASON_REQUIRED = frozenset({EventType.REFUSED, EventType.WITHDRAWN, EventType.STOPPED})
 

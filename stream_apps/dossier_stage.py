@@ -31,6 +31,7 @@ from aiokafka.structs import OffsetAndMetadata
 from mode import Service
 
 from common.connections import aiokafka_options
+from domain.figures import CITY
 from domain.lifecycle import Lifecycle
 from schemas.signing import Verifier
 from stream_apps.alert_history import AlertHistory
@@ -62,7 +63,6 @@ class PartitionFigures(Protocol):
     def dirty_scopes(self) -> set[str]: ...
     def clear_dirty(self) -> None: ...
     def scopes_changed_between(self, t0: int, t1: int) -> set[str]: ...
-    def snapshot(self, scope: str, t: int) -> Any: ...
     def counts(self, scope: str, t: int) -> dict[str, int]: ...
     def scopes(self) -> list[str]: ...
     def series(self, scope: str, t: int) -> Any: ...
@@ -715,9 +715,9 @@ class DossierStage(Service):
         """Open dossiers of the owned partitions, from the figures (no scan of the states)."""
         t = self.clock()
         return sum(
-            book.snapshot("city", t).open_now
+            book.counts(CITY, t)["open_now"]
             for book in self.figures.values()
-            if "city" in book.scopes()
+            if CITY in book.scopes()
         )
 
     def low_clock(self) -> int:

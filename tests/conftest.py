@@ -5,16 +5,28 @@ Tests that need the services ask for `stack` (directly or through `make_topics` 
 three-broker cluster, and are marked `integration` automatically. The services are started
 only when such a test runs; those this session started are stopped at its end, and a
 stack that was already running is left running.
+
+With pytest-xdist (`-n 2`, as `make test` runs them) each worker process has a session
+of its own, and the one that started a service may finish while another still uses it.
+So a worker never stops a service: it writes what it started into a ledger the
+controlling process made (`STARTED_LEDGER_ENV`), and the controller stops those at the
+end. Tests marked `outage` stop or restart the shared local Kafka or Redis: they cannot
+share the services with other tests running at the same moment, so a worker refuses
+them (`make test` runs them alone, after the others).
 """
 
 from __future__ import annotations
 
 import itertools
+import os
 import re
+import shutil
+import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import pytest
 import redis
@@ -31,6 +43,16 @@ STACK_FIXTURES = frozenset(
 )
 
 
+# Set by the controlling process of an xdist run: a directory where its workers list the
+# services they started, one file per stack ("plain", "secure", "cluster").
+STARTED_LEDGER_ENV = "DOSSIER_TEST_STARTED_LEDGER"
+StackKind = Literal["plain", "secure", "cluster"]
+
+
+def _is_xdist_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
 @pytest.hookimpl(tryfirst=True)  # before `-m` selection reads the markers
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
@@ -38,6 +60,61 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         uses_stack = bool(STACK_FIXTURES & set(getattr(item, "fixturenames", ())))
         if (in_dir or uses_stack) and item.get_closest_marker("integration") is None:
             item.add_marker(pytest.mark.integration)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("outage") and _is_xdist_worker(item.config):
+        pytest.fail(
+            "this test stops or restarts the shared local services and cannot run beside "
+            "other tests: run the `outage` tests without -n (`pytest -m outage`), the "
+            "others with `-m 'not outage'` (as `make test` does)",
+            pytrace=False,
+        )
+
+
+_LEDGER_KEY = pytest.StashKey[str]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not _is_xdist_worker(config) and STARTED_LEDGER_ENV not in os.environ:
+        # The workers xdist starts inherit this process's environment.
+        ledger = tempfile.mkdtemp(prefix="dossier-tests-started-")
+        os.environ[STARTED_LEDGER_ENV] = config.stash[_LEDGER_KEY] = ledger
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """In the controlling process: stop what its workers started, once they are done."""
+    ledger = config.stash.get(_LEDGER_KEY, None)
+    if ledger is None:  # a worker, or a run inside another run's ledger
+        return
+    os.environ.pop(STARTED_LEDGER_ENV, None)
+    settings = LocalStackSettings()
+    for kind in ("plain", "secure", "cluster"):
+        path = Path(ledger) / kind
+        if not path.exists():
+            continue
+        names = sorted(set(path.read_text().split()))
+        if kind == "plain":
+            localstack.down(settings, names)  # type: ignore[arg-type]
+        elif kind == "secure":
+            securestack.secure_down(settings, names)  # type: ignore[arg-type]
+        else:
+            clusterstack.down(settings, set(names))
+    shutil.rmtree(ledger, ignore_errors=True)
+
+
+def _stop_at_the_end(
+    config: pytest.Config, kind: StackKind, names: Collection[str], stop: Callable[[], object]
+) -> None:
+    """Stop `names` now, or, in an xdist worker, leave them to the controlling process."""
+    if not names:
+        return
+    ledger = os.environ.get(STARTED_LEDGER_ENV)
+    if _is_xdist_worker(config) and ledger:
+        with (Path(ledger) / kind).open("a") as out:
+            out.write("".join(f"{name}\n" for name in names))
+        return
+    stop()
 
 
 @dataclass(frozen=True)
@@ -70,7 +147,9 @@ def local_stack_settings() -> LocalStackSettings:
 
 
 @pytest.fixture(scope="session")
-def stack(local_stack_settings: LocalStackSettings) -> Iterator[StackSettings]:
+def stack(
+    local_stack_settings: LocalStackSettings, pytestconfig: pytest.Config
+) -> Iterator[StackSettings]:
     """Kafka and Redis running; a StackSettings pointed at them.
 
     Starts what is not running yet and stops, at the end of the session, only what it
@@ -90,12 +169,15 @@ def stack(local_stack_settings: LocalStackSettings) -> Iterator[StackSettings]:
             localstack.down(local_stack_settings, started)
         pytest.fail(f"the local services did not start:\n{error}", pytrace=False)
     yield localstack.stack_settings(local_stack_settings)
-    if started:
-        localstack.down(local_stack_settings, started)
+    _stop_at_the_end(
+        pytestconfig, "plain", started, lambda: localstack.down(local_stack_settings, started)
+    )
 
 
 @pytest.fixture(scope="session")
-def secure_stack(local_stack_settings: LocalStackSettings) -> Iterator[securestack.SecureStack]:
+def secure_stack(
+    local_stack_settings: LocalStackSettings, pytestconfig: pytest.Config
+) -> Iterator[securestack.SecureStack]:
     """The secured Kafka and Redis running (`services up --secure`), with their principals.
 
     Like `stack`: starts what is not running yet, stops at the end of the session only
@@ -116,12 +198,18 @@ def secure_stack(local_stack_settings: LocalStackSettings) -> Iterator[securesta
             securestack.secure_down(local_stack_settings, started)
         pytest.fail(f"the secured local services did not start:\n{error}", pytrace=False)
     yield running
-    if started:
-        securestack.secure_down(local_stack_settings, started)
+    _stop_at_the_end(
+        pytestconfig,
+        "secure",
+        started,
+        lambda: securestack.secure_down(local_stack_settings, started),
+    )
 
 
 @pytest.fixture(scope="session")
-def cluster_stack(local_stack_settings: LocalStackSettings) -> Iterator[StackSettings]:
+def cluster_stack(
+    local_stack_settings: LocalStackSettings, pytestconfig: pytest.Config
+) -> Iterator[StackSettings]:
     """The local three-broker cluster and its Redis running (`services up --brokers 3`).
 
     A StackSettings with the cluster's bootstrap list, its Redis, replication factor 3
@@ -140,8 +228,9 @@ def cluster_stack(local_stack_settings: LocalStackSettings) -> Iterator[StackSet
     # A broker a test killed and started again counts as started here only if the
     # session found it stopped.
     started = {name for name, _ in clusterstack.status(local_stack_settings)} - running
-    if started:
-        clusterstack.down(local_stack_settings, started)
+    _stop_at_the_end(
+        pytestconfig, "cluster", started, lambda: clusterstack.down(local_stack_settings, started)
+    )
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@ import os
 import time
 from pathlib import Path
 
+import pytest
 import redis
 
 from dossier_stream import localstack
@@ -37,6 +38,7 @@ OUTAGE_S = float(os.environ.get("DOSSIER_FAULT_OUTAGE_S", "10"))
 EVENTS = int(os.environ.get("DOSSIER_FAULT_EVENTS", "10000"))
 
 
+@pytest.mark.outage  # stops the shared local Redis and broker
 def test_the_worker_rides_out_a_redis_outage_and_a_broker_outage(
     stack, local_stack_settings, names, make_topics, redis_client: redis.Redis, tmp_path: Path
 ) -> None:

@@ -50,13 +50,14 @@ NATIVE_TESTS := tests/unit/domain tests/unit/stream_apps/test_store.py \
 
 # Lint, the core's unit tests compiled, then every test on the sources (the workers the
 # integration tests start run the compiled core); the tests start (and stop) the local
-# Kafka and Redis themselves. All but the `outage` tests run in TEST_WORKERS processes
-# (pytest-xdist); those stop or restart the shared broker or Redis, so they run alone.
+# Kafka and Redis themselves. All but the `serial` tests run in TEST_WORKERS processes
+# (pytest-xdist); those stop or restart the shared broker or Redis, or share the secured
+# stack's topics and key prefix, so they run after, in one process.
 TEST_WORKERS ?= 2
 test: lint native
 	DOSSIER_NATIVE=require $(BIN)/python -m common.native run pytest -q -p no:cacheprovider $(NATIVE_TESTS)
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal -m 'not outage'
-	$(BIN)/pytest -m outage
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal -m 'not serial'
+	$(BIN)/pytest -m serial
 
 services-up: setup
 	$(BIN)/dossier-stream services up

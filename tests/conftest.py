@@ -10,9 +10,11 @@ With pytest-xdist (`-n 2`, as `make test` runs them) each worker process has a s
 of its own, and the one that started a service may finish while another still uses it.
 So a worker never stops a service: it writes what it started into a ledger the
 controlling process made (`STARTED_LEDGER_ENV`), and the controller stops those at the
-end. Tests marked `outage` stop or restart the shared local Kafka or Redis: they cannot
-share the services with other tests running at the same moment, so a worker refuses
-them (`make test` runs them alone, after the others).
+end. Tests of the plain stack use topics and key prefixes of their own (`names`), so
+they can run side by side. Tests marked `serial` cannot: some stop or restart the shared
+local Kafka or Redis, and the secured stack's tests (marked automatically) share its
+topics and key prefix, which one of them empties. A worker refuses them (`make test`
+runs them after the others, in one process).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import uuid
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import pytest
 import redis
@@ -60,14 +62,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         uses_stack = bool(STACK_FIXTURES & set(getattr(item, "fixturenames", ())))
         if (in_dir or uses_stack) and item.get_closest_marker("integration") is None:
             item.add_marker(pytest.mark.integration)
+        # The secured stack's tests share its topics, ACLs and key prefix, and one of them
+        # empties those: they run one after another.
+        fixtures = getattr(item, "fixturenames", ())
+        if "secure_stack" in fixtures and item.get_closest_marker("serial") is None:
+            item.add_marker(pytest.mark.serial)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    if item.get_closest_marker("outage") and _is_xdist_worker(item.config):
+    if item.get_closest_marker("serial") and _is_xdist_worker(item.config):
         pytest.fail(
-            "this test stops or restarts the shared local services and cannot run beside "
-            "other tests: run the `outage` tests without -n (`pytest -m outage`), the "
-            "others with `-m 'not outage'` (as `make test` does)",
+            "this test cannot run beside other tests (it stops shared services or shares "
+            "the secured stack's names): run the `serial` tests without -n "
+            "(`pytest -m serial`), the others with `-m 'not serial'` (as `make test` does)",
             pytrace=False,
         )
 
@@ -89,22 +96,27 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         return
     os.environ.pop(STARTED_LEDGER_ENV, None)
     settings = LocalStackSettings()
-    for kind in ("plain", "secure", "cluster"):
+    for kind in get_args(StackKind):
         path = Path(ledger) / kind
-        if not path.exists():
-            continue
-        names = sorted(set(path.read_text().split()))
-        if kind == "plain":
-            localstack.down(settings, names)  # type: ignore[arg-type]
-        elif kind == "secure":
-            securestack.secure_down(settings, names)  # type: ignore[arg-type]
-        else:
-            clusterstack.down(settings, set(names))
+        if path.exists():
+            _stop(kind, settings, set(path.read_text().split()))
     shutil.rmtree(ledger, ignore_errors=True)
 
 
+def _stop(kind: StackKind, settings: LocalStackSettings, names: Collection[str]) -> None:
+    """Stop the named services of one stack (by their recorded PIDs only)."""
+    if kind == "cluster":
+        clusterstack.down(settings, set(names))
+        return
+    services = [name for name in localstack.SERVICES if name in names]
+    if kind == "plain":
+        localstack.down(settings, services)
+    else:
+        securestack.secure_down(settings, services)
+
+
 def _stop_at_the_end(
-    config: pytest.Config, kind: StackKind, names: Collection[str], stop: Callable[[], object]
+    config: pytest.Config, kind: StackKind, settings: LocalStackSettings, names: Collection[str]
 ) -> None:
     """Stop `names` now, or, in an xdist worker, leave them to the controlling process."""
     if not names:
@@ -114,7 +126,7 @@ def _stop_at_the_end(
         with (Path(ledger) / kind).open("a") as out:
             out.write("".join(f"{name}\n" for name in names))
         return
-    stop()
+    _stop(kind, settings, names)
 
 
 @dataclass(frozen=True)
@@ -169,9 +181,7 @@ def stack(
             localstack.down(local_stack_settings, started)
         pytest.fail(f"the local services did not start:\n{error}", pytrace=False)
     yield localstack.stack_settings(local_stack_settings)
-    _stop_at_the_end(
-        pytestconfig, "plain", started, lambda: localstack.down(local_stack_settings, started)
-    )
+    _stop_at_the_end(pytestconfig, "plain", local_stack_settings, started)
 
 
 @pytest.fixture(scope="session")
@@ -198,12 +208,7 @@ def secure_stack(
             securestack.secure_down(local_stack_settings, started)
         pytest.fail(f"the secured local services did not start:\n{error}", pytrace=False)
     yield running
-    _stop_at_the_end(
-        pytestconfig,
-        "secure",
-        started,
-        lambda: securestack.secure_down(local_stack_settings, started),
-    )
+    _stop_at_the_end(pytestconfig, "secure", local_stack_settings, started)
 
 
 @pytest.fixture(scope="session")
@@ -228,9 +233,7 @@ def cluster_stack(
     # A broker a test killed and started again counts as started here only if the
     # session found it stopped.
     started = {name for name, _ in clusterstack.status(local_stack_settings)} - running
-    _stop_at_the_end(
-        pytestconfig, "cluster", started, lambda: clusterstack.down(local_stack_settings, started)
-    )
+    _stop_at_the_end(pytestconfig, "cluster", local_stack_settings, started)
 
 
 @pytest.fixture(scope="session")

@@ -61,7 +61,7 @@ def _workload(tmp_path: Path) -> list[bytes]:
     )
 
 
-@pytest.mark.outage  # restarts the shared local broker
+@pytest.mark.serial  # restarts the shared local broker
 def test_figures_stay_exact_through_kills_a_broker_restart_and_a_redis_flush(
     stack, local_stack_settings, names, make_topics, redis_client: redis.Redis, tmp_path: Path
 ) -> None:

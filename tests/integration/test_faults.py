@@ -38,7 +38,7 @@ OUTAGE_S = float(os.environ.get("DOSSIER_FAULT_OUTAGE_S", "10"))
 EVENTS = int(os.environ.get("DOSSIER_FAULT_EVENTS", "10000"))
 
 
-@pytest.mark.outage  # stops the shared local Redis and broker
+@pytest.mark.serial  # stops the shared local Redis and broker
 def test_the_worker_rides_out_a_redis_outage_and_a_broker_outage(
     stack, local_stack_settings, names, make_topics, redis_client: redis.Redis, tmp_path: Path
 ) -> None:

@@ -138,7 +138,7 @@ def test_a_topic_the_broker_lacks_times_out_and_nothing_is_reported_sent(stack, 
         pub.close(timeout_s=1)
 
 
-@pytest.mark.outage  # restarts the shared local broker
+@pytest.mark.serial  # restarts the shared local broker
 def test_a_broker_that_goes_down_mid_stream_is_reported_and_nothing_unsent_counts_as_sent(
     stack, local_stack_settings, names, make_topics
 ) -> None:

@@ -39,7 +39,7 @@ from bench.pipeline import PROJECT_ROOT, load_workload, machine, proc_status_mib
 from domain.calendar import WorkingCalendar
 from domain.lifecycle import Lifecycle, calendar_resume
 from schemas.registry import AgencyRegistry
-from stream_apps.book import PartitionBook
+from stream_apps.book import PartitionBook, new_partition_book
 from stream_apps.retirement import Retirement
 from stream_apps.store import PartitionStore
 
@@ -59,7 +59,7 @@ def new_store(retire_days: float) -> tuple[PartitionStore, PartitionBook]:
         clock_mode="event",
         retirement=Retirement(retire_days * DAY) if retire_days else None,
     )
-    return store, PartitionBook(calendar, second_supplement_late=True)
+    return store, new_partition_book(calendar, second_supplement_late=True)
 
 
 def curve(mode: str, sizes: Sequence[int], start: date, seed: int) -> dict[str, Any]:

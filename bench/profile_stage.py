@@ -38,7 +38,7 @@ from bench.pipeline import load_workload, partition_of
 from domain.calendar import WorkingCalendar
 from domain.lifecycle import Lifecycle, calendar_resume
 from schemas.registry import AgencyRegistry
-from stream_apps.book import PartitionBook
+from stream_apps.book import new_partition_book
 from stream_apps.dossier_stage import DossierStage
 from stream_apps.heap import HeapKeeper
 from stream_apps.partials import (
@@ -71,7 +71,9 @@ def build(partitions: int) -> DossierStage:
     stage = DossierStage(
         settings,
         lifecycle,
-        lambda _p: PartitionBook(calendar, second_supplement_late=settings.second_supplement_late),
+        lambda _p: new_partition_book(
+            calendar, second_supplement_late=settings.second_supplement_late
+        ),
         registry=registry,
     )
     for p in range(partitions):

@@ -54,7 +54,7 @@ from common.settings import StackSettings
 from domain.calendar import WorkingCalendar
 from domain.lifecycle import Lifecycle, calendar_resume
 from schemas.registry import AgencyRegistry
-from stream_apps.book import PartitionBook
+from stream_apps.book import new_partition_book
 from stream_apps.store import META_KEY, PartitionMeta, PartitionStore
 
 RESULTS = PROJECT_ROOT / "bench" / "results" / "restore.json"
@@ -68,7 +68,7 @@ def template_records(days: int, scale: float, seed: int) -> tuple[list[tuple[str
     store = PartitionStore(
         0, Lifecycle(calendar_resume(calendar)), AgencyRegistry.default(), clock_mode="event"
     )
-    book = PartitionBook(calendar, second_supplement_late=True)
+    book = new_partition_book(calendar, second_supplement_late=True)
     for offset, (key, line) in enumerate(zip(workload.keys, workload.lines, strict=True)):
         store.process(offset, key, line, book, now=2e9)
     records = [

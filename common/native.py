@@ -10,12 +10,20 @@ Python sources (and says so in its log) until `dossier-stream native build` runs
 Nothing is ever compiled into the source tree, so a compiled module can never hide an
 edited one.
 
+The build also compiles the figure book written in Rust (`native/`, the module
+`domain.figure_core`, used by `domain.native_figures`) when cargo is installed; the
+digest covers its sources and the Rust compiler's version too. Without cargo the build
+holds the mypyc modules only and the worker keeps its figures in the Python book.
+
 `DOSSIER_NATIVE` chooses: `auto` (the default: compiled when built, else Python),
-`off` (always Python), `require` (refuse to start without the compiled core).
+`off` (always Python), `require` (refuse to start without the compiled core, the Rust
+figure book included).
 """
 
 from __future__ import annotations
 
+import fcntl
+import functools
 import hashlib
 import importlib.abc
 import importlib.machinery
@@ -51,6 +59,8 @@ MODULES: tuple[str, ...] = (
     "stream_apps.store",
     "schemas.rules",
 )
+RUST_MODULE = "domain.figure_core"  # the figure book in Rust, built from RUST_CRATE
+RUST_CRATE = "native"
 MODES = ("auto", "off", "require")
 DONE = "complete"  # the marker of a finished build, written last
 
@@ -83,14 +93,54 @@ def mypyc_version() -> str | None:
         return None
 
 
-def digest(root: Path = PROJECT_ROOT, compiler: str | None = None) -> str:
-    """Names one build: the compiled sources, this Python and the compiler's version."""
+def cargo() -> str | None:
+    """The cargo command, from PATH or rustup's default place; None without Rust."""
+    found = shutil.which("cargo")
+    if found:
+        return found
+    home = Path(os.environ.get("CARGO_HOME") or Path.home() / ".cargo")
+    candidate = home / "bin" / "cargo"
+    return str(candidate) if candidate.is_file() else None
+
+
+@functools.cache
+def rust_version() -> str | None:
+    """rustc's version line, or None without Rust."""
+    command = cargo()
+    if command is None:
+        return None
+    rustc = Path(command).with_name("rustc")
+    try:
+        run = subprocess.run(
+            [str(rustc) if rustc.is_file() else "rustc", "--version"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return run.stdout.strip()
+
+
+def rust_sources(root: Path = PROJECT_ROOT) -> list[Path]:
+    crate = root / RUST_CRATE
+    files = [crate / "Cargo.toml", crate / "Cargo.lock", *sorted((crate / "src").rglob("*.rs"))]
+    return [f for f in files if f.is_file()]
+
+
+def digest(root: Path = PROJECT_ROOT, compiler: str | None = None, rust: str | None = None) -> str:
+    """Names one build: the compiled sources, this Python and the compilers' versions."""
     h = hashlib.sha256()
     h.update(f"{sys.version}|{sysconfig.get_config_var('EXT_SUFFIX')}|".encode())
     h.update(f"mypyc {compiler or mypyc_version()}|".encode())
     for module in MODULES:
         h.update(module.encode() + b"\0")
         h.update(source_path(module, root).read_bytes())
+        h.update(b"\0")
+    h.update(f"rust {rust or rust_version()}|".encode())
+    for file in rust_sources(root):
+        h.update(str(file.relative_to(root)).encode() + b"\0")
+        h.update(file.read_bytes())
         h.update(b"\0")
     return h.hexdigest()[:20]
 
@@ -125,9 +175,10 @@ def build(root: Path = PROJECT_ROOT, *, quiet: bool = False) -> Path:
         if result.returncode != 0:
             tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
             raise NativeError(f"mypyc failed:\n{tail}")
+        built_rust = _build_rust(root, lib)
         if not quiet:
             print(f"compiled {len(MODULES)} modules into {out}", file=sys.stderr)
-        (lib / DONE).write_text("\n".join(MODULES) + "\n")
+        (lib / DONE).write_text("\n".join((*MODULES, *built_rust)) + "\n")
         if built(root) is not None:
             return out  # another process built the same sources meanwhile: keep its build
         shutil.rmtree(out, ignore_errors=True)  # an unfinished one
@@ -139,6 +190,53 @@ def build(root: Path = PROJECT_ROOT, *, quiet: bool = False) -> Path:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return out
+
+
+def _build_rust(root: Path, lib: Path) -> tuple[str, ...]:
+    """Compile the Rust figure book into the build (`lib`); () when cargo is missing.
+
+    cargo keeps its own output in the cache (`cargo-target`), so a rebuild after a
+    Python edit reuses the compiled crates; it fetches them from crates.io at the
+    versions `Cargo.lock` pins.
+    """
+    command = cargo()
+    if command is None:
+        return ()
+    target = cache_root() / "cargo-target"
+    manifest = root / RUST_CRATE / "Cargo.toml"
+    target.mkdir(parents=True, exist_ok=True)
+    # One build at a time in the shared target directory, from cargo to the copy: two
+    # builds of different sources would otherwise copy each other's library.
+    with (target / "build.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _cargo_build(command, manifest, target, lib)
+
+
+def _cargo_build(command: str, manifest: Path, target: Path, lib: Path) -> tuple[str, ...]:
+    result = subprocess.run(
+        [
+            command,
+            "build",
+            "--release",
+            "--locked",
+            "--quiet",
+            "--manifest-path",
+            str(manifest),
+            "--target-dir",
+            str(target),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-20:])
+        raise NativeError(f"cargo failed to build the figure book ({manifest}):\n{tail}")
+    name = RUST_MODULE.rsplit(".", 1)[1]
+    suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
+    dest = lib.joinpath(*RUST_MODULE.split(".")[:-1], name + suffix)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(target / "release" / f"lib{name}.so", dest)
+    return (RUST_MODULE,)
 
 
 def _compile(root: Path, lib: Path) -> None:
@@ -208,13 +306,23 @@ def activate(mode: str | None = None, root: Path = PROJECT_ROOT) -> bool:
         status = "off: no build of these sources (`dossier-stream native build` makes one)"
     else:
         files = compiled_files(out)
-        missing = [m for m in MODULES if m not in files]
+        needed = (*MODULES, RUST_MODULE) if mode == "require" else MODULES
+        missing = [m for m in needed if m not in files]
         if missing:
             status = f"off: the build in {out} lacks {missing[0]}"
+            if missing[0] == RUST_MODULE:
+                status += " (cargo was not found when it was built: install Rust, rebuild)"
         else:
             sys.meta_path.insert(0, _Finder(files))
             active = True
-            status = f"on: {len(MODULES)} modules compiled by mypyc {mypyc_version()} ({out})"
+            book = (
+                f"the figure book in Rust ({rust_version()})"
+                if RUST_MODULE in files
+                else "the figure book in Python (built without cargo)"
+            )
+            status = (
+                f"on: {len(MODULES)} modules compiled by mypyc {mypyc_version()}, {book} ({out})"
+            )
             return True
     if mode == "require":
         raise NativeError(f"DOSSIER_NATIVE=require, but the compiled core is {status}")

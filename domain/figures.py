@@ -76,7 +76,7 @@ from __future__ import annotations
 
 import json
 from bisect import bisect_left, bisect_right, insort
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from fractions import Fraction
@@ -89,7 +89,9 @@ from domain.lifecycle import ChannelKind, DossierState
 from schemas.serving import COUNT_METRICS, GAUGES, RATIO_METRICS, WINDOWS
 
 __all__ = [
+    "CHANNEL_SLOTS",
     "CITY",
+    "COUNT_FIELDS",
     "COUNT_METRICS",
     "DAILY_BUCKETS",
     "DAYS_KEPT",
@@ -112,6 +114,8 @@ __all__ = [
     "quotient_text",
     "ratio_text",
     "scopes_of",
+    "series_tables",
+    "snapshot_of",
     "vn_day",
     "window_start",
 ]
@@ -393,6 +397,34 @@ class ScopeSeries:
                 obj = {str(k): buckets[k] for k in sorted(buckets) if buckets[k]}
                 out[f"{grain}.{m}"] = json.dumps(obj, separators=(",", ":"))
         return out
+
+
+def snapshot_of(
+    scope: str, t: int, gauges: tuple[int, int, int, int], window_counts: Sequence[Sequence[int]]
+) -> ScopeSnapshot:
+    """A scope's snapshot from its gauges (open, overdue, near due, not yet due) and the
+    slot counts of each window of `WINDOWS`, in order (what a book counts)."""
+    open_now, overdue, near, not_yet_due = gauges
+    windows: dict[str, WindowFigures] = {}
+    for w, c in zip(WINDOWS, window_counts, strict=True):
+        on_time, late = c[_ON_TIME], c[_LATE]
+        windows[w] = WindowFigures(
+            c[0],
+            c[1],
+            c[2],
+            c[3],
+            on_time,
+            late,
+            c[_OVERDUE],
+            _ratio(on_time + not_yet_due, on_time + late + open_now),
+        )
+    return ScopeSnapshot(scope, t, open_now, overdue, near, not_yet_due, windows)
+
+
+# The names of `FigureBook.counts`, in order: the gauges, then per window its total and
+# one per slot (what a book written in another language fills in).
+COUNT_FIELDS = (*GAUGES, *(key for keys in _COUNT_KEYS for key in keys))
+CHANNEL_SLOTS = dict(_CHANNEL_SLOT)
 
 
 # -- the book -------------------------------------------------------------------------
@@ -801,6 +833,15 @@ class FigureBook:
         """Every scope a dossier has counted in since the last rebuild, sorted."""
         return sorted(self._stores)
 
+    def fine_instants(self) -> list[int]:
+        """Every instant the fine lists hold, of every scope (what the book keeps exactly)."""
+        return [x for st in self._stores.values() for xs in st.fine for x in xs]
+
+    def kept_days(self, scope: str) -> list[int]:
+        """The Vietnam days a scope's day buckets hold, in order."""
+        st = self._stores.get(scope)
+        return sorted(st.days) if st is not None else []
+
     # -- evaluation -----------------------------------------------------------------
 
     def _advance(self, t: int) -> None:
@@ -909,20 +950,8 @@ class FigureBook:
         self._advance(t)
         st = self._stores.get(scope, _EMPTY)
         overdue, near, not_yet_due = self._gauges(st, t)
-        windows: dict[str, WindowFigures] = {}
-        for w, c in zip(WINDOWS, self._window_counts(st, t), strict=True):
-            on_time, late = c[_ON_TIME], c[_LATE]
-            windows[w] = WindowFigures(
-                c[0],
-                c[1],
-                c[2],
-                c[3],
-                on_time,
-                late,
-                c[_OVERDUE],
-                _ratio(on_time + not_yet_due, on_time + late + st.open),
-            )
-        return ScopeSnapshot(scope, t, st.open, overdue, near, not_yet_due, windows)
+        gauges = (st.open, overdue, near, not_yet_due)
+        return snapshot_of(scope, t, gauges, self._window_counts(st, t))
 
     def counts(self, scope: str, t: int) -> dict[str, int]:
         """The additive fields of `snapshot(scope, t)`: its gauges, then each window's
@@ -981,7 +1010,7 @@ class FigureBook:
             (_day_start(d), st.days.get(d)) for d in range(day_t - DAILY_BUCKETS + 1, day_t)
         ]
         daily_rows.append((_day_start(day_t), self._must_count(st, _day_start(day_t), t + 1, t)))
-        return ScopeSeries(scope, t, _tables(hourly_rows), _tables(daily_rows))
+        return ScopeSeries(scope, t, series_tables(hourly_rows), series_tables(daily_rows))
 
     def overdue_between(self, h0: int, h1: int) -> dict[str, dict[int, int]]:
         """Per scope (fields left out), the became-overdue instants in each hour bucket of
@@ -1077,7 +1106,8 @@ def _day_rows(st: _Store, d0: int, d1: int, rows: list[list[int]]) -> None:
                 rows.append(row)
 
 
-def _tables(rows: list[tuple[int, list[int] | None]]) -> dict[str, dict[int, int]]:
+def series_tables(rows: Sequence[tuple[int, Sequence[int] | None]]) -> dict[str, dict[int, int]]:
+    """Metric -> bucket start -> count (zeros left out) of (bucket start, slot counts) rows."""
     out: dict[str, dict[int, int]] = {m: {} for m in COUNT_METRICS}
     total = out["received_total"]
     for start, counts in rows:

@@ -38,6 +38,7 @@ from redis.exceptions import RedisError
 from common import native
 from schemas.alerts import AlertEvent
 from stream_apps.alerting import AlertEngine, states_json
+from stream_apps.book import rust_book_loaded
 from stream_apps.dossier_stage import DossierStage
 from stream_apps.health import Backoff
 from stream_apps.kafka_io import faust_credentials
@@ -340,6 +341,7 @@ def create_app(
                 "counts": stage.counts(),
                 "dossiers": stage.dossiers(),
                 "native": native.active,
+                "figure_book": "rust" if rust_book_loaded() else "python",
                 "clock": stage.clock(),
                 "last_flush_s": sink.last_flush_s,
                 "figures_keys": len(merger.docs),

@@ -24,7 +24,7 @@ from domain.lifecycle import Lifecycle, calendar_resume
 from schemas.registry import AgencyRegistry
 from stream_apps.alerting import AgencyInfo, AlertEngine
 from stream_apps.app import create_app
-from stream_apps.book import PartitionBook
+from stream_apps.book import new_partition_book, rust_book_loaded
 from stream_apps.dossier_stage import DossierStage
 from stream_apps.health import quiet_client_logs
 from stream_apps.settings import WorkerSettings
@@ -76,7 +76,7 @@ def build_worker(settings: WorkerSettings, loglevel: str = "info") -> faust.Work
     stage = DossierStage(
         settings,
         Lifecycle(calendar_resume(calendar)),
-        lambda _partition: PartitionBook(
+        lambda _partition: new_partition_book(
             calendar, second_supplement_late=settings.second_supplement_late
         ),
         registry=registry,
@@ -156,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
         settings.clock,
     )
     log.info("compiled core (DOSSIER_NATIVE): %s", native.status)
+    log.info("figure book: %s", "Rust (native/)" if rust_book_loaded() else "Python")
     if settings.signing_master_key is not None:
         log.info("events must be signed by the gateway or the agency they name (docs/security.md)")
     else:

@@ -80,7 +80,11 @@ def test_replayed_workload_gives_exactly_the_reference_figures(
     with WorkerProcess(env, tmp_path / "worker.log") as worker:
         # The compiled core runs exactly when a build of these sources exists (`make test`
         # makes one), so this test judges what a deployed worker runs.
-        assert worker.health()["native"] is (native.built() is not None), worker.log_tail()
+        health = worker.health()
+        assert health["native"] is (native.built() is not None), worker.log_tail()
+        build = native.built()
+        rust = build is not None and native.RUST_MODULE in native.compiled_files(build)
+        assert health["figure_book"] == ("rust" if rust else "python"), worker.log_tail()
         total = str(len(lines) + len(GARBAGE))
         settled = wait_for(
             lambda: meta(redis_client, names.redis_prefix).get("events_in") == total, 120

@@ -12,6 +12,8 @@ from domain.figures import DAYS_KEPT, DossierFacts, FigureBook, RetiredRows, vn_
 from domain.lifecycle import ChannelKind
 from tests.unit.domain.test_figures import facts, hashes, series_hashes, vn
 
+pytestmark = pytest.mark.usefixtures("each_book")  # each test on every figure book
+
 T = vn(2025, 11, 20, 15, 30)
 DAY = 86400
 SCOPES_B = ("agency:UB-P-LC", "level:commune", "field:civil_status", "city")
@@ -77,7 +79,7 @@ def test_day_buckets_older_than_every_window_are_dropped(t: int) -> None:
     for f in dossiers:
         book.move(None, f)
     book.snapshot("city", t)  # the clock moves to t: the book drops what no window reads
-    days = book._stores["city"].days  # the bound is the point here
+    days = book.kept_days("city")  # the bound is the point here
     assert days and min(days) >= vn_day(t) - DAYS_KEPT - 7
     # What is left still gives the year to date and the daily series, counted here.
     year_start = vn(2025, 1, 1)

@@ -16,6 +16,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any
 
+import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -512,6 +513,7 @@ def received_models(pop: Population) -> list[tuple[DossierPlan, Expected]]:
     return out
 
 
+@pytest.mark.usefixtures("each_book")  # on every figure book
 @props(100)
 @given(pop=populations())
 def test_the_figures_count_what_the_dossiers_say(pop: Population) -> None:
@@ -568,6 +570,7 @@ def test_the_figures_count_what_the_dossiers_say(pop: Population) -> None:
             )
 
 
+@pytest.mark.usefixtures("each_book")  # on every figure book
 @props(60)
 @given(pop=populations(), data=st.data())
 def test_moving_every_dossier_out_leaves_an_empty_book(
@@ -595,6 +598,7 @@ def figures_of(book: FigureBook, t: int) -> dict[str, Any]:
     return {s: (book.snapshot(s, t), book.series(s, t)) for s in book.scopes()}
 
 
+@pytest.mark.usefixtures("each_book")  # on every figure book
 @props(40)
 @given(pop=populations(max_dossiers=12))
 def test_utc_offsets_of_the_stamps_change_nothing(pop: Population) -> None:
@@ -615,6 +619,7 @@ def test_utc_offsets_of_the_stamps_change_nothing(pop: Population) -> None:
         assert figures == base_figures, style
 
 
+@pytest.mark.usefixtures("each_book")  # on every figure book
 @props(100)
 @example(day=date(2025, 12, 31), seconds=23 * 3600 + 1800, later=0, style="Z")
 @example(day=date(2025, 6, 10), seconds=23 * 3600 + 1800, later=3600, style="-05:00")

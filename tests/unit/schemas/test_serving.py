@@ -9,14 +9,14 @@ import pytest
 from domain.calendar import WorkingCalendar
 from domain.lifecycle import DossierState, Lifecycle, calendar_resume
 from schemas.serving import WINDOWS, ScopeReading
-from stream_apps.book import PartitionBook
+from stream_apps.book import new_partition_book
 from tests.factories import T0, lifecycle
 
 
 def test_a_written_scope_hash_reads_back_with_its_numbers() -> None:
     calendar = WorkingCalendar()
     life = Lifecycle(calendar_resume(calendar))
-    book = PartitionBook(calendar, second_supplement_late=True)
+    book = new_partition_book(calendar, second_supplement_late=True)
     for i, steps in enumerate([("accepted",), ("accepted", "resolved"), ("accepted",)]):
         state = DossierState(f"S{i}")
         for ev in lifecycle(f"S{i}", steps=steps, gap=timedelta(days=20)):

@@ -10,7 +10,7 @@ import orjson
 from domain.calendar import WorkingCalendar
 from domain.figures import COUNT_METRICS, GAUGES, ScopeSnapshot
 from domain.lifecycle import DossierState, Lifecycle, calendar_resume
-from stream_apps.book import PartitionBook
+from stream_apps.book import new_partition_book
 from stream_apps.partials import (
     BUNDLE_MAX_BYTES,
     OVERDUE_PREFIX,
@@ -43,8 +43,8 @@ def snapshot_counts(snapshot: ScopeSnapshot) -> dict[str, int]:
 
 def test_merged_partials_equal_one_book_over_all_dossiers() -> None:
     rng = random.Random(4)
-    whole = PartitionBook(CALENDAR, second_supplement_late=True)
-    parts = [PartitionBook(CALENDAR, second_supplement_late=True) for _ in range(3)]
+    whole = new_partition_book(CALENDAR, second_supplement_late=True)
+    parts = [new_partition_book(CALENDAR, second_supplement_late=True) for _ in range(3)]
     for i in range(120):
         code, level = rng.choice(AGENCIES)
         channel, mode = rng.choice(CHANNELS)

@@ -20,7 +20,7 @@ from domain.lifecycle import Lifecycle, calendar_resume
 from producers.simulator import SimulationConfig, WorkloadSimulator
 from schemas.events import DossierEvent
 from schemas.registry import AgencyRegistry
-from stream_apps.book import PartitionBook
+from stream_apps.book import PartitionBook, new_partition_book
 from stream_apps.retirement import GROUP_PREFIX, RETIRABLE, Retirement
 from stream_apps.settings import WorkerSettings
 from stream_apps.store import PartitionStore, Verdict
@@ -53,7 +53,7 @@ def new_store(retire: bool) -> PartitionStore:
 
 
 def new_book() -> PartitionBook:
-    return PartitionBook(CAL, second_supplement_late=True)
+    return new_partition_book(CAL, second_supplement_late=True)
 
 
 class Run:

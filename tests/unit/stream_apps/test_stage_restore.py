@@ -13,7 +13,7 @@ from domain.calendar import WorkingCalendar
 from domain.lifecycle import Lifecycle, calendar_resume
 from schemas.registry import AgencyRegistry
 from stream_apps import dossier_stage
-from stream_apps.book import PartitionBook
+from stream_apps.book import new_partition_book
 from stream_apps.dossier_stage import DossierStage
 from stream_apps.settings import WorkerSettings
 from stream_apps.store import PartitionStore
@@ -28,7 +28,7 @@ def changelog(dossiers: int) -> list[tuple[bytes, bytes | None]]:
     store = PartitionStore(
         0, Lifecycle(calendar_resume(CALENDAR)), AgencyRegistry.default(), clock_mode="event"
     )
-    book = PartitionBook(CALENDAR, second_supplement_late=True)
+    book = new_partition_book(CALENDAR, second_supplement_late=True)
     offset = 0
     for i in range(dossiers):
         for ev in lifecycle(f"R-{i}", steps=("accepted", "processing")):
@@ -54,11 +54,11 @@ def test_a_restore_gives_the_event_loop_back_between_steps(monkeypatch: pytest.M
     stage = DossierStage(
         settings,
         lifecycle_,
-        lambda _p: PartitionBook(CALENDAR, second_supplement_late=True),
+        lambda _p: new_partition_book(CALENDAR, second_supplement_late=True),
         registry=AgencyRegistry.default(),
     )
     store = PartitionStore(0, lifecycle_, AgencyRegistry.default(), clock_mode="event")
-    figures = PartitionBook(CALENDAR, second_supplement_late=True)
+    figures = new_partition_book(CALENDAR, second_supplement_late=True)
 
     async def scenario() -> int:
         ticks = 0

@@ -6,7 +6,7 @@ import time
 
 from domain.calendar import WorkingCalendar
 from domain.lifecycle import Lifecycle, calendar_resume
-from stream_apps.book import PartitionBook
+from stream_apps.book import new_partition_book
 from stream_apps.dossier_stage import ROUND_SPACING, DossierStage
 from stream_apps.settings import WorkerSettings
 
@@ -17,7 +17,7 @@ def stage(flush_s: float) -> DossierStage:
     return DossierStage(
         WorkerSettings(flush_interval_s=flush_s, alerts=False),
         Lifecycle(calendar_resume(CALENDAR)),
-        lambda _p: PartitionBook(CALENDAR, second_supplement_late=True),
+        lambda _p: new_partition_book(CALENDAR, second_supplement_late=True),
     )
 
 

@@ -13,7 +13,7 @@ from domain.calendar import WorkingCalendar
 from domain.lifecycle import ChannelKind, DossierState, Lifecycle, Void, calendar_resume
 from schemas.enums import Status, TimeUnit
 from schemas.registry import AgencyRegistry
-from stream_apps.book import PartitionBook
+from stream_apps.book import PartitionBook, new_partition_book
 from stream_apps.store import (
     META_KEY,
     DossierRecord,
@@ -33,7 +33,7 @@ def store() -> PartitionStore:
 
 
 def book() -> PartitionBook:
-    return PartitionBook(CALENDAR, second_supplement_late=True)
+    return new_partition_book(CALENDAR, second_supplement_late=True)
 
 
 def key(ev: Any) -> bytes:
@@ -187,7 +187,7 @@ def test_an_event_the_calendar_cannot_judge_is_dead_lettered_and_the_next_one_ap
     narrow = PartitionStore(
         0, Lifecycle(calendar_resume(WorkingCalendar(years=range(2025, 2026)))), None
     )
-    b = PartitionBook(WorkingCalendar(years=range(2025, 2026)), second_supplement_late=True)
+    b = new_partition_book(WorkingCalendar(years=range(2025, 2026)), second_supplement_late=True)
     poison = event("accepted", dossier_id="P1", appointment_at="2031-06-02T17:00:00+07:00")
     good = event("accepted", dossier_id="G1")
     verdict, letters = narrow.process(0, key(poison), raw(poison), b, now=NOW)

@@ -10,7 +10,7 @@ from typing import Any
 from domain.calendar import VN_TZ, WorkingCalendar
 from domain.lifecycle import Lifecycle, calendar_resume
 from schemas.registry import AgencyRegistry
-from stream_apps.book import PartitionBook
+from stream_apps.book import PartitionBook, new_partition_book
 from stream_apps.store import PartitionStore, Verdict
 from tests.factories import T0, event
 
@@ -59,7 +59,7 @@ def store(mode: str) -> PartitionStore:
 
 
 def book() -> PartitionBook:
-    return PartitionBook(CALENDAR, second_supplement_late=True)
+    return new_partition_book(CALENDAR, second_supplement_late=True)
 
 
 def run(s: PartitionStore, b: PartitionBook, events: list[Any], first: int = 0) -> None:

@@ -11,7 +11,7 @@ from domain.calendar import WorkingCalendar
 from domain.lifecycle import Lifecycle, calendar_resume
 from schemas.registry import AgencyRegistry
 from schemas.signing import GATEWAY_SIGNER, Verifier, sign, signer_key
-from stream_apps.book import PartitionBook
+from stream_apps.book import PartitionBook, new_partition_book
 from stream_apps.store import PartitionStore, Verdict
 from tests.factories import T0, lifecycle
 
@@ -32,7 +32,7 @@ def store() -> PartitionStore:
 
 
 def book() -> PartitionBook:
-    return PartitionBook(CALENDAR, second_supplement_late=True)
+    return new_partition_book(CALENDAR, second_supplement_late=True)
 
 
 def raw(ev: Any) -> bytes:

@@ -787,6 +787,20 @@ def test_scopes_changed_between_finds_every_change_with_no_event(
     assert book.scopes_changed_between(t0, t0) == set()
 
 
+def test_a_receipt_leaving_the_daily_series_is_a_change_with_no_event() -> None:
+    # Received and resolved on 10 April: at the midnight 90 days on, the daily series
+    # (the last 90 Vietnam days) no longer holds that day, and no window of July changes.
+    book = FigureBook()
+    received = vn(2025, 4, 10, 9)
+    book.move(None, facts(received, open=False, resolved_at=received + 3600, resolved_on_time=True))
+    leaves = vn(2025, 4, 10) + 90 * 86400
+    t0, t1 = leaves - 60, leaves + 60
+    before, after = hashes(book, t0), hashes(book, t1)
+    assert before == after  # the snapshot: every window the same
+    assert series_hashes(book, t0) != series_hashes(book, t1)
+    assert book.scopes_changed_between(t0, t1) == set(SCOPES)
+
+
 # -- what the alert history reads: overdue hours, near-due at an instant, receipts ---------
 
 HOUR_S = 3600

@@ -23,7 +23,6 @@ figure book included).
 from __future__ import annotations
 
 import fcntl
-import functools
 import hashlib
 import importlib.abc
 import importlib.machinery
@@ -103,33 +102,15 @@ def cargo() -> str | None:
     return str(candidate) if candidate.is_file() else None
 
 
-@functools.cache
-def rust_version() -> str | None:
-    """rustc's version line, or None without Rust."""
-    command = cargo()
-    if command is None:
-        return None
-    rustc = Path(command).with_name("rustc")
-    try:
-        run = subprocess.run(
-            [str(rustc) if rustc.is_file() else "rustc", "--version"],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return run.stdout.strip()
-
-
 def rust_sources(root: Path = PROJECT_ROOT) -> list[Path]:
     crate = root / RUST_CRATE
     files = [crate / "Cargo.toml", crate / "Cargo.lock", *sorted((crate / "src").rglob("*.rs"))]
     return [f for f in files if f.is_file()]
 
 
-def digest(root: Path = PROJECT_ROOT, compiler: str | None = None, rust: str | None = None) -> str:
-    """Names one build: the compiled sources, this Python and the compilers' versions."""
+def digest(root: Path = PROJECT_ROOT, compiler: str | None = None) -> str:
+    """Names one build: the compiled sources (the Rust crate's too), this Python and
+    mypyc's version. Not rustc's: the worker must find its build wherever cargo is."""
     h = hashlib.sha256()
     h.update(f"{sys.version}|{sysconfig.get_config_var('EXT_SUFFIX')}|".encode())
     h.update(f"mypyc {compiler or mypyc_version()}|".encode())
@@ -137,7 +118,6 @@ def digest(root: Path = PROJECT_ROOT, compiler: str | None = None, rust: str | N
         h.update(module.encode() + b"\0")
         h.update(source_path(module, root).read_bytes())
         h.update(b"\0")
-    h.update(f"rust {rust or rust_version()}|".encode())
     for file in rust_sources(root):
         h.update(str(file.relative_to(root)).encode() + b"\0")
         h.update(file.read_bytes())
@@ -155,10 +135,16 @@ def built(root: Path = PROJECT_ROOT) -> Path | None:
     return out if (out / DONE).is_file() else None
 
 
+def complete(out: Path) -> bool:
+    """Whether a build holds all it can: the Rust figure book too, unless cargo is
+    missing (a build made without cargo is made again once cargo is there)."""
+    return RUST_MODULE in compiled_files(out) or cargo() is None
+
+
 def build(root: Path = PROJECT_ROOT, *, quiet: bool = False) -> Path:
     """Compile `MODULES` (a minute or two) unless a build of these sources exists."""
     done = built(root)
-    if done is not None:
+    if done is not None and complete(done):
         return done
     if mypyc_version() is None:
         raise NativeError("mypyc is not installed (it comes with mypy: `make setup`)")
@@ -179,7 +165,8 @@ def build(root: Path = PROJECT_ROOT, *, quiet: bool = False) -> Path:
         if not quiet:
             print(f"compiled {len(MODULES)} modules into {out}", file=sys.stderr)
         (lib / DONE).write_text("\n".join((*MODULES, *built_rust)) + "\n")
-        if built(root) is not None:
+        again = built(root)
+        if again is not None and done is None:
             return out  # another process built the same sources meanwhile: keep its build
         shutil.rmtree(out, ignore_errors=True)  # an unfinished one
         try:
@@ -316,7 +303,7 @@ def activate(mode: str | None = None, root: Path = PROJECT_ROOT) -> bool:
             sys.meta_path.insert(0, _Finder(files))
             active = True
             book = (
-                f"the figure book in Rust ({rust_version()})"
+                "the figure book in Rust"
                 if RUST_MODULE in files
                 else "the figure book in Python (built without cargo)"
             )

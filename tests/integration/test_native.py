@@ -23,6 +23,9 @@ PROBE = (
     "for m in (stream_apps.store, domain.figures, domain.calendar):\n"
     "    print(m.__file__)\n"
     "print(domain.calendar.DEFAULT_OVERRIDES_PATH.is_file(), domain.calendar.default_overrides())\n"
+    "import importlib.util\n"
+    "spec = importlib.util.find_spec('domain.figure_core')\n"
+    "print(spec.origin if spec else None)\n"
 )
 
 
@@ -41,10 +44,13 @@ def probe(cwd: Path) -> list[str]:
 def test_the_built_core_is_loaded_and_an_edited_source_is_not_shadowed(tmp_path: Path) -> None:
     out = native.build()
     suffix = sysconfig.get_config_var("EXT_SUFFIX")
-    status, *files, holidays = probe(ROOT)
+    status, *files, holidays, rust_book = probe(ROOT)
     assert status.startswith(f"on: {len(native.MODULES)} modules compiled by mypyc"), status
     assert all(f.startswith(str(out)) and f.endswith(suffix) for f in files), files
     assert holidays.startswith("True CalendarOverrides(")  # its data found from the .so
+    # The Rust figure book, built by cargo (`make test` needs it), from the same build.
+    assert "the figure book in Rust" in status, status
+    assert rust_book == str(out / "domain" / f"figure_core{suffix}"), rust_book
 
     # A copy with one compiled module edited runs its sources, whatever the cache holds.
     copy = tmp_path / "tree"
@@ -52,6 +58,7 @@ def test_the_built_core_is_loaded_and_an_edited_source_is_not_shadowed(tmp_path:
         shutil.copytree(ROOT / package, copy / package)
     figures = copy / "domain" / "figures.py"
     figures.write_text(figures.read_text() + "\nEDITED = True\n")
-    status, *files, _ = probe(copy)
+    status, *files, _, rust_book = probe(copy)
     assert status.startswith("off: no build of these sources"), status
+    assert rust_book == "None"  # the Rust book is only there with the compiled core
     assert files[1] == str(figures)

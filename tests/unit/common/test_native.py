@@ -22,6 +22,10 @@ def tree(tmp_path: Path) -> Path:
         dest = native.source_path(module, tmp_path)
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(native.source_path(module, ROOT), dest)
+    for source in native.rust_sources(ROOT):
+        dest = tmp_path / source.relative_to(ROOT)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source, dest)
     return tmp_path
 
 
@@ -37,7 +41,28 @@ def test_the_digest_follows_every_compiled_source_and_nothing_else(tree: Path) -
         source.write_text(text + "\n")  # one blank line more
         assert native.digest(tree, compiler="1.0") != first, module
         source.write_text(text)
+    rust = native.rust_sources(tree)
+    assert {p.name for p in rust} >= {"Cargo.toml", "Cargo.lock", "lib.rs"}
+    for source in rust:
+        text = source.read_text()
+        source.write_text(text + "\n")
+        assert native.digest(tree, compiler="1.0") != first, source
+        source.write_text(text)
     assert native.digest(tree, compiler="1.0") == first
+
+
+def test_a_build_without_the_rust_book_is_complete_only_while_cargo_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    suffix = sysconfig.get_config_var("EXT_SUFFIX")
+    (tmp_path / "domain").mkdir()
+    (tmp_path / "domain" / f"figures{suffix}").write_bytes(b"")
+    monkeypatch.setattr(native, "cargo", lambda: None)
+    assert native.complete(tmp_path)
+    monkeypatch.setattr(native, "cargo", lambda: "/usr/bin/cargo")
+    assert not native.complete(tmp_path)  # cargo is there now: build again, with the book
+    (tmp_path / "domain" / f"figure_core{suffix}").write_bytes(b"")
+    assert native.complete(tmp_path)
 
 
 def test_a_build_is_found_only_for_its_own_sources(

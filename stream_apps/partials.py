@@ -17,8 +17,8 @@ import orjson
 from aiokafka.partitioner import murmur2
 
 from domain.figures import (
+    COUNT_FIELDS,
     COUNT_METRICS,
-    GAUGES,
     WINDOWS,
     ScopeSeries,
     quotient_text,
@@ -27,7 +27,6 @@ from domain.figures import (
 SERIES_PREFIX = "series|"  # partial keys of time series: "series|{scope}"
 FEED_PREFIX = "feed|"  # partial keys of an agency's stuck and flagged dossiers: "feed|{code}"
 COUNTS_KEY = "_counts"  # partial key of the worker's event counts
-COUNT_FIELDS = (*GAUGES, *(f"{w}.{m}" for w in WINDOWS for m in COUNT_METRICS))
 
 
 def series_buckets(series: ScopeSeries) -> dict[str, dict[str, int]]:
@@ -72,22 +71,36 @@ def sum_counts(parts: Iterable[Mapping[str, int]]) -> dict[str, int]:
     return total
 
 
+# Per window, the names its ratios are read from and written to (made once, not per merge).
+_RATIO_NAMES = tuple(
+    tuple(
+        f"{w}.{m}"
+        for m in (
+            "received_online_full",
+            "received_online_partial",
+            "received_total",
+            "resolved_on_time",
+            "resolved_late",
+            "online_ratio",
+            "full_online_ratio",
+            "on_time_rate",
+        )
+    )
+    for w in WINDOWS
+)
+
+
 def merged_snapshot(parts: Iterable[Mapping[str, int]]) -> dict[str, str]:
     """The Redis hash of a scope from its partitions' counts: sums, then ratios."""
     c = sum_counts(parts)
     out = {name: str(c.get(name, 0)) for name in COUNT_FIELDS}
-    for w in WINDOWS:
-        full, partial = (
-            c.get(f"{w}.received_online_full", 0),
-            c.get(f"{w}.received_online_partial", 0),
-        )
-        total = c.get(f"{w}.received_total", 0)
-        on_time, late = c.get(f"{w}.resolved_on_time", 0), c.get(f"{w}.resolved_late", 0)
-        out[f"{w}.online_ratio"] = quotient_text(full + partial, total)
-        out[f"{w}.full_online_ratio"] = quotient_text(full, total)
-        out[f"{w}.on_time_rate"] = quotient_text(
-            on_time + c.get("not_yet_due_now", 0), on_time + late + c.get("open_now", 0)
-        )
+    not_yet_due, open_now = c.get("not_yet_due_now", 0), c.get("open_now", 0)
+    for full_n, partial_n, total_n, on_time_n, late_n, online, full_online, rate in _RATIO_NAMES:
+        full, partial, total = c.get(full_n, 0), c.get(partial_n, 0), c.get(total_n, 0)
+        on_time, late = c.get(on_time_n, 0), c.get(late_n, 0)
+        out[online] = quotient_text(full + partial, total)
+        out[full_online] = quotient_text(full, total)
+        out[rate] = quotient_text(on_time + not_yet_due, on_time + late + open_now)
     return out
 
 
@@ -124,6 +137,17 @@ def home_partition(key: bytes, partitions: int) -> int:
     return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
+_HOMES: dict[tuple[str, int], int] = {}  # (key, partitions) -> home: a few thousand keys
+
+
+def home_of(key: str, partitions: int) -> int:
+    """`home_partition` of a partial key, each worked out once (murmur2 is Python)."""
+    home = _HOMES.get((key, partitions))
+    if home is None:
+        home = _HOMES[(key, partitions)] = home_partition(key.encode(), partitions)
+    return home
+
+
 BUNDLE_MAX_BYTES = 512 * 1024  # a round's message to one partials partition is cut below this
 
 
@@ -156,7 +180,7 @@ def round_messages(rnd: Round, partitions: int) -> list[tuple[int, bytes]]:
     shares: list[list[list[tuple[int, str, Any]]]] = [[[]] for _ in range(partitions)]
     sizes = [0] * partitions
     for p, key, body in rnd.parts:
-        home = home_partition(key.encode(), partitions)
+        home = home_of(key, partitions)
         size = len(orjson.dumps(body)) + len(key) + 12
         if sizes[home] and sizes[home] + size > BUNDLE_MAX_BYTES:
             shares[home].append([])

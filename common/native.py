@@ -214,6 +214,11 @@ def _cargo_build(command: str, manifest: Path, target: Path, lib: Path) -> tuple
         ],
         capture_output=True,
         text=True,
+        # cargo found outside PATH (rustup's ~/.cargo/bin) finds rustc beside it.
+        env={
+            **os.environ,
+            "PATH": os.pathsep.join((str(Path(command).parent), os.environ.get("PATH", ""))),
+        },
     )
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-20:])

@@ -439,7 +439,8 @@ class DossierStage(Service):
                     else None,
                 )
                 figures = self.figures_factory(tp.partition)
-                await self._restore(tp.partition, store, figures)
+                if not await self._restore(tp.partition, store, figures):
+                    return  # stopping: the partition's next owner restores it
                 self.stores[tp.partition] = store
                 self.figures[tp.partition] = figures
                 if self._consumer is not None:
@@ -450,12 +451,15 @@ class DossierStage(Service):
 
     async def _restore(
         self, partition: int, store: PartitionStore, figures: PartitionFigures
-    ) -> None:
+    ) -> bool:
         """Read a partition's changelog into `store`, then rebuild its `figures`.
 
         Both run in steps that give the event loop back (`asyncio.sleep(0)`), so the
         consumer's heartbeats, the figures stage and the health endpoint keep running
         however many dossiers the partition holds; progress is logged every few seconds.
+        A worker asked to stop gives up between two steps and returns False (a worker
+        left alone in its group when the others stop is assigned their partitions while
+        it stops too: restoring them would hold its exit for as long as that takes).
         """
         began = last_log = time.perf_counter()
         read = 0
@@ -479,6 +483,8 @@ class DossierStage(Service):
                     end,
                 )
             await asyncio.sleep(0)
+            if self.should_stop:
+                return self._restore_abandoned(partition, read)
         store.end_restore()
         loaded = time.perf_counter()
         pin = store.overdue.upto or None
@@ -499,6 +505,8 @@ class DossierStage(Service):
                     len(store.records),
                 )
             await asyncio.sleep(0)
+            if self.should_stop:
+                return self._restore_abandoned(partition, read)
         log.info(
             "partition %d assigned: %d dossiers restored (%d more retired) from %d changelog "
             "records in %.2f s (read %.2f s, figures %.2f s)",
@@ -510,6 +518,16 @@ class DossierStage(Service):
             loaded - began,
             time.perf_counter() - loaded,
         )
+        return True
+
+    @staticmethod
+    def _restore_abandoned(partition: int, read: int) -> bool:
+        log.info(
+            "partition %d: restore abandoned after %d changelog records: the worker is stopping",
+            partition,
+            read,
+        )
+        return False
 
     async def revoke(self, tps: set[TopicPartition]) -> None:
         async with self.lock:

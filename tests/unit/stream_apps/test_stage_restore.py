@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from aiokafka import TopicPartition
 
 from domain.calendar import WorkingCalendar
 from domain.lifecycle import Lifecycle, calendar_resume
@@ -83,3 +84,41 @@ def test_a_restore_gives_the_event_loop_back_between_steps(monkeypatch: pytest.M
     assert ticks >= runs  # another coroutine ran after every step
     assert len(store.records) == 120
     assert figures.snapshot("city", int(NOW)).open_now == 120
+
+
+def test_a_stopping_worker_gives_up_a_restore_and_owns_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A worker left alone in its group while it stops is assigned the others' partitions:
+    # restoring them all would hold its exit (seen: 30 s and more on a quarter's history).
+    records = changelog(60)
+    monkeypatch.setattr(dossier_stage, "RESTORE_STEP", 10)
+    read: list[int] = []
+
+    async def batches(*_: Any, max_records: int, **__: Any) -> AsyncIterator[Any]:
+        for i in range(0, len(records), max_records):
+            read.append(i)
+            yield records[i : i + max_records], i + max_records, len(records)
+
+    monkeypatch.setattr(dossier_stage, "partition_batches", batches)
+    settings = WorkerSettings(clock="event", alerts=False)
+    stage = DossierStage(
+        settings,
+        Lifecycle(calendar_resume(CALENDAR)),
+        lambda _p: new_partition_book(CALENDAR, second_supplement_late=True),
+        registry=AgencyRegistry.default(),
+    )
+    tps = {TopicPartition(settings.events_topic, p) for p in (0, 1)}
+
+    async def scenario() -> None:
+        await stage.assign(tps)  # not stopping: both restored
+        assert sorted(stage.stores) == [0, 1]
+        await stage.revoke(tps)
+        assert stage.stores == {}
+        read.clear()
+        stage._stopped.set()  # what `Service.stop` sets first
+        await stage.assign(tps)
+
+    asyncio.run(scenario())
+    assert stage.stores == {}  # nothing half-restored is taken on
+    assert read == [0]  # it gave up after the first step

@@ -232,22 +232,7 @@ def _plain_schema(schema: Any) -> Any:
         return _plain_schema(schema["schema"])
     if kind in ("function-wrap", "function-plain"):
         raise ValueError(f"no plain form for a {kind} validator")
-    if kind == "datetime":
-        # Read as text of the one common form, made a datetime by `parse_event` (below).
-        return {"type": "str", "strict": True, "strip_whitespace": False, "pattern": _RFC3339}
     return {key: value if key in _OPAQUE else _plain_schema(value) for key, value in schema.items()}
-
-
-# The date-times the plain reader takes: RFC 3339 with T, seconds, at most 6 decimals and
-# an offset (Z or ±hh:mm, hh < 24, mm < 60: `fromisoformat` takes +07:60 as +08:00). `datetime.fromisoformat` reads them as the model does, with a
-# `datetime.timezone`, which the standard library and orjson handle in C, where the
-# model's own tzinfo is called back in Python by every comparison, subtraction and
-# serialisation of the time (several per event). Any other text goes to the model.
-_RFC3339 = (
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?"
-    r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
-)
-_TIMES = ("occurred_at", "emitted_at", "appointment_at", "apology_appointment_at")
 
 
 _OPAQUE = frozenset({"metadata", "serialization", "config", "cls", "members", "expected"})
@@ -266,12 +251,7 @@ def parse_event(data: bytes | str | dict[str, Any], registry: Any = None) -> Dos
     if not isinstance(data, dict):
         try:
             event: DossierEvent = _PLAIN.validate_json(data)
-            fields = event.__dict__
-            for name in _TIMES:
-                text = fields[name]
-                if text is not None:
-                    fields[name] = datetime.fromisoformat(text)
-        except (ValidationError, ValueError):
+        except ValidationError:
             pass
         else:
             if plain_rules_hold(event, registry):

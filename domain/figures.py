@@ -81,7 +81,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from fractions import Fraction
 from functools import cache
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from domain.calendar import WorkingCalendar
 from domain.errors import DomainError
@@ -113,6 +113,7 @@ __all__ = [
     "epoch_floor",
     "quotient_text",
     "ratio_text",
+    "rebuild_in_steps",
     "scopes_of",
     "series_tables",
     "snapshot_of",
@@ -397,6 +398,30 @@ class ScopeSeries:
                 obj = {str(k): buckets[k] for k in sorted(buckets) if buckets[k]}
                 out[f"{grain}.{m}"] = json.dumps(obj, separators=(",", ":"))
         return out
+
+
+class Rebuilds(Protocol):
+    """A book rebuilt in steps (`FigureBook` and the Rust one alike)."""
+
+    def begin_rebuild(
+        self, *, now: int | None = None, keep_hours_from: int | None = None
+    ) -> None: ...
+    def add(self, f: DossierFacts | None) -> None: ...
+    def end_rebuild(self) -> None: ...
+
+
+def rebuild_in_steps(
+    book: Rebuilds,
+    facts: Iterable[DossierFacts | None],
+    *,
+    now: int | None = None,
+    keep_hours_from: int | None = None,
+) -> None:
+    """`FigureBook.rebuild` of any book: its steps, one after the other."""
+    book.begin_rebuild(now=now, keep_hours_from=keep_hours_from)
+    for f in facts:
+        book.add(f)
+    book.end_rebuild()
 
 
 def snapshot_of(
@@ -734,10 +759,7 @@ class FigureBook:
         `keep_hours_from` does. `begin_rebuild`, `add` and `end_rebuild` do the same in
         steps (a caller can yield between them).
         """
-        self.begin_rebuild(now=now, keep_hours_from=keep_hours_from)
-        for f in facts:
-            self.add(f)
-        self.end_rebuild()
+        rebuild_in_steps(self, facts, now=now, keep_hours_from=keep_hours_from)
 
     def begin_rebuild(self, *, now: int | None = None, keep_hours_from: int | None = None) -> None:
         """Empty the book for a rebuild (see `rebuild`)."""

@@ -29,6 +29,7 @@ from domain.figures import (
     ScopeSeries,
     ScopeSnapshot,
     dossier_facts,
+    rebuild_in_steps,
     series_tables,
     snapshot_of,
 )
@@ -63,10 +64,7 @@ class NativeFigureBook(FigureCore):
         keep_hours_from: int | None = None,
     ) -> None:
         """Start again from these facts (see `FigureBook.rebuild`)."""
-        self.begin_rebuild(now=now, keep_hours_from=keep_hours_from)
-        for f in facts:
-            self.add(f)
-        self.end_rebuild()
+        rebuild_in_steps(self, facts, now=now, keep_hours_from=keep_hours_from)
 
     def add_retired(self, retired: RetiredRows) -> None:
         """Add retired dossiers' contributions during a rebuild: day and month buckets only."""

@@ -649,6 +649,14 @@ impl FigureCore {
         Ok(out)
     }
 
+    /// A scope's gauges (open, overdue, near due, not yet due) and window counts at t.
+    fn read(&mut self, py: Python<'_>, scope: &str, t: i64) -> PyResult<([i64; 4], [Row; 7])> {
+        self.advance(t);
+        let st = self.store_named(scope).unwrap_or(&self.empty);
+        let (overdue, near, not_yet_due) = Self::gauges(st, t);
+        Ok(([st.open, overdue, near, not_yet_due], self.window_counts(py, st, t)?))
+    }
+
     fn window_index(window: &Bound<'_, PyString>) -> PyResult<usize> {
         let name = window.to_str()?;
         match WINDOWS.iter().position(|&w| w == name) {
@@ -906,17 +914,13 @@ impl FigureCore {
 
     /// The additive fields of a scope's snapshot at clock t, named as in Redis.
     fn counts<'py>(&mut self, py: Python<'py>, scope: &str, t: i64) -> PyResult<Bound<'py, PyDict>> {
-        self.advance(t);
-        let st = self.store_named(scope).unwrap_or(&self.empty);
-        let (overdue, near, not_yet_due) = Self::gauges(st, t);
-        let windows = self.window_counts(py, st, t)?;
+        let (gauges, windows) = self.read(py, scope, t)?;
         let out = PyDict::new(py);
         let keys = &self.count_keys;
-        out.set_item(keys[0].bind(py), st.open)?;
-        out.set_item(keys[1].bind(py), overdue)?;
-        out.set_item(keys[2].bind(py), near)?;
-        out.set_item(keys[3].bind(py), not_yet_due)?;
-        let mut k = 4;
+        for (key, n) in keys.iter().zip(gauges) {
+            out.set_item(key.bind(py), n)?;
+        }
+        let mut k = gauges.len();
         for c in &windows {
             out.set_item(keys[k].bind(py), c[0] + c[1] + c[2] + c[3])?;
             for (slot, n) in c.iter().enumerate() {
@@ -929,24 +933,13 @@ impl FigureCore {
 
     /// (open, overdue, near due, not yet due, [7 slot counts per window]) of a scope at t.
     fn figures<'py>(&mut self, py: Python<'py>, scope: &str, t: i64) -> PyResult<Bound<'py, PyTuple>> {
-        self.advance(t);
-        let st = self.store_named(scope).unwrap_or(&self.empty);
-        let (overdue, near, not_yet_due) = Self::gauges(st, t);
-        let windows = self.window_counts(py, st, t)?;
+        let (gauges, windows) = self.read(py, scope, t)?;
         let rows = PyList::empty(py);
         for c in &windows {
             rows.append(PyList::new(py, c.iter())?)?;
         }
-        PyTuple::new(
-            py,
-            [
-                st.open.into_pyobject(py)?.into_any(),
-                overdue.into_pyobject(py)?.into_any(),
-                near.into_pyobject(py)?.into_any(),
-                not_yet_due.into_pyobject(py)?.into_any(),
-                rows.into_any(),
-            ],
-        )
+        let [open, overdue, near, not_yet_due] = gauges;
+        Ok((open, overdue, near, not_yet_due, rows).into_pyobject(py)?)
     }
 
     /// The hourly (168) and daily (90) bucket rows of a scope at clock t: two lists of

@@ -1,21 +1,19 @@
-"""The Faust app: the figures stage (an agent and its merged table of partials), the partials
-timer and the Redis writer.
+"""The Faust app of the figures stage: an agent and its merged table of partials, the Redis
+writer and the alert rules. It runs in the worker's figures process
+(`stream_apps.figures_main`); the dossier stage runs in the other (`stream_apps.figures_link`).
 
-Two stages run in one worker process:
-- the dossier stage (`DossierStage`, a service of this app) applies the events topic to
-  the dossier states and, every flush interval, publishes a round of its partitions'
-  changed partial figures at one input position (one message per partials partition);
-- the figures stage, a Faust agent, applies whole rounds to its in-memory table of the
-  partials of the scopes whose partials partitions this worker owns (`PartialMerger`),
-  merges them (counts add, ratios are derived after) and writes Redis with the watermark.
-So per-agency figures are exact when several workers share the input partitions. One
-writer task flushes Redis as soon as a round has been applied, and at least every flush
-interval.
+The dossier stage applies the events topic to the dossier states and, every flush
+interval, publishes a round of its partitions' changed partial figures at one input
+position (one message per partials partition). Here, the agent applies whole rounds to
+its in-memory table of the partials of the scopes whose partials partitions this worker
+owns (`PartialMerger`), merges them (counts add, ratios are derived after) and writes
+Redis with the watermark. So per-agency figures are exact when several workers share the
+input partitions. One writer task flushes Redis as soon as a round has been applied, and
+at least every flush interval.
 
-Neither the partials timer nor the writer lets an outage stop the worker: a Redis write
-that fails is retried with backoff and, once Redis answers again, every figure is written
-anew (Redis may have come back empty); partials the broker did not take are all
-published again.
+The writer lets no outage stop the worker: a Redis write that fails is retried with
+backoff and, once Redis answers again, every figure is written anew (Redis may have come
+back empty).
 """
 
 from __future__ import annotations
@@ -35,14 +33,10 @@ from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
-from common import native
 from schemas.alerts import AlertEvent
 from stream_apps.alerting import AlertEngine, states_json
-from stream_apps.book import rust_book_loaded
-from stream_apps.dossier_stage import DossierStage
 from stream_apps.health import Backoff
 from stream_apps.kafka_io import faust_credentials
-from stream_apps.metrics import CONTENT_TYPE, WorkerMetrics
 from stream_apps.partials import (
     COUNTS_KEY,
     FEED_PREFIX,
@@ -58,18 +52,22 @@ from stream_apps.partials import (
 )
 from stream_apps.settings import WorkerSettings
 from stream_apps.sink import RedisSink
+from stream_apps.stage_link import StageLink
 from stream_apps.webhooks import aiohttp_post, deliver
 
 log = logging.getLogger(__name__)
 
 
+STATUS_INTERVAL_S = 0.5  # how often the figures process reports to the stage process
+
+
 def create_app(
     settings: WorkerSettings,
-    stage: DossierStage,
+    link: StageLink,
     sink: RedisSink,
     alerts: AlertEngine | None = None,
 ) -> faust.App:
-    """Build the worker's Faust app. Nothing connects until the worker starts it."""
+    """Build the figures stage's Faust app. Nothing connects until the worker starts it."""
     datadir = Path(settings.data_dir) / settings.app_id
     datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
@@ -85,10 +83,7 @@ def create_app(
         table_standby_replicas=0,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
-        web_enabled=True,
-        web_bind=settings.web_host,
-        web_host=settings.web_host,
-        web_port=settings.web_port,
+        web_enabled=False,  # /health and /metrics are the stage process's
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=max(0.5, settings.session_timeout_s / 10),
         broker_credentials=faust_credentials(settings),
@@ -97,11 +92,9 @@ def create_app(
         key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
     )
     partials = app.topic(
-        stage.partials_topic, schema=raw, partitions=settings.partitions, internal=False
+        link.partials_topic, schema=raw, partitions=settings.partitions, internal=False
     )
     merger = PartialMerger()
-    metrics = WorkerMetrics(stage, sink)
-    stage.on_batch = metrics.batch_seconds.observe
     round_merged = asyncio.Event()  # wakes the Redis writer as soon as a round is whole
 
     @app.agent(partials)
@@ -113,12 +106,18 @@ def create_app(
                 round_merged.set()
             yield None
 
-    @app.timer(interval=settings.flush_interval_s)
-    async def publish_partials() -> None:
-        # While events arrive the dossier stage cuts rounds itself, between slices; this
-        # timer covers the quiet times, when only the clock moves figures.
-        if stage.round_due():
-            await stage.publish_partials()
+    @app.timer(interval=STATUS_INTERVAL_S)
+    async def report() -> None:
+        link.report(
+            {
+                "last_flush_s": sink.last_flush_s,
+                "figures_keys": len(merger.docs),
+                "counts_sources": sorted(merger.docs.get(COUNTS_KEY, {})),
+                "seconds_since_flush": None
+                if sink.last_success is None
+                else time.monotonic() - sink.last_success,
+            }
+        )
 
     if settings.alert_webhooks:
         alert_topic = app.topic(settings.alerts_topic, schema=raw, internal=False)
@@ -159,13 +158,14 @@ def create_app(
             backoff = Backoff(first=settings.flush_interval_s, cap=settings.retry_max_s)
             while True:
                 try:
-                    await stage.publish(settings.alerts_undelivered_topic, records)
+                    await link.publish(settings.alerts_undelivered_topic, records)
+                    link.health.ok("kafka")
                     return
                 except (TimeoutError, KafkaError, OSError) as exc:
-                    stage.health.failed("kafka", exc)
+                    link.health.failed("kafka", exc)
                     await asyncio.sleep(backoff.next())
 
-    outages = stage.health
+    outages = link.health
     redis_backoff = Backoff(first=settings.flush_interval_s, cap=settings.retry_max_s)
     redis_state: dict[str, Any] = {"rewrite": False, "next_try": 0.0}
 
@@ -234,7 +234,7 @@ def create_app(
             except BaseException:
                 merger.dirty.update(keys)
                 raise
-            metrics.flush_seconds.observe(sink.last_flush_s)
+            link.flushes.append(sink.last_flush_s)
         if alerts is not None:
             await judge_alerts(alerts, rewrite=full)
 
@@ -282,10 +282,11 @@ def create_app(
         if verdict.events:
             records = [(e.scope.encode(), e.model_dump_json().encode()) for e in verdict.events]
             try:
-                await stage.publish(settings.alerts_topic, records)
+                await link.publish(settings.alerts_topic, records)
             except (TimeoutError, KafkaError, OSError) as exc:
                 outages.failed("kafka", exc)
                 return  # judged again at the next flush, from the same states
+            outages.ok("kafka")
         if verdict:
             await sink.write_alerts(
                 states_json(verdict), verdict.events, log_maxlen=settings.alerts_log_maxlen
@@ -306,7 +307,7 @@ def create_app(
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def drop_revoked(sender: Any, revoked: set[Any], **kwargs: Any) -> None:
-        homes = {tp.partition for tp in revoked if tp.topic == stage.partials_topic}
+        homes = {tp.partition for tp in revoked if tp.topic == link.partials_topic}
         if homes:
             merger.assign(merger.owned - homes)
             sink.forget()  # another worker may write those keys before they come back
@@ -318,40 +319,17 @@ def create_app(
     @app.on_rebalance_complete.connect  # type: ignore[arg-type]
     async def restore_partials(sender: Any, **kwargs: Any) -> None:
         actives = {
-            tp.partition for tp in app.consumer.assignment() if tp.topic == stage.partials_topic
+            tp.partition for tp in app.consumer.assignment() if tp.topic == link.partials_topic
         }
         merger.assign(actives)
         sink.forget()
         alert_view.forget(merger.docs)
         if alerts is not None:
             alerts.loaded = False
-        stage.figures_ready.set()
         # The previous owner of a partials partition took its rounds with it: every
         # worker's dossier stage publishes all of its partials again, as whole rounds.
-        stage.request_full_publish()
+        link.figures_ready()
         log.info("figures stage: partials partitions %s active", sorted(actives))
-
-    @app.page("/health")
-    async def health(web: Any, request: Any) -> Any:
-        return web.json(
-            {
-                "status": outages.status(stage.ready.is_set()),
-                "down": outages.report(),
-                "partitions": sorted(stage.stores),
-                "counts": stage.counts(),
-                "dossiers": stage.dossiers(),
-                "native": native.active,
-                "figure_book": "rust" if rust_book_loaded() else "python",
-                "clock": stage.clock(),
-                "last_flush_s": sink.last_flush_s,
-                "figures_keys": len(merger.docs),
-                "counts_sources": sorted(merger.docs.get(COUNTS_KEY, {})),
-            }
-        )
-
-    @app.page("/metrics")
-    async def prometheus(web: Any, request: Any) -> Any:
-        return web.text(metrics.render(), content_type=CONTENT_TYPE)
 
     return app
 

@@ -37,7 +37,12 @@ from schemas.signing import Verifier
 from stream_apps.alert_history import AlertHistory
 from stream_apps.health import Backoff, Health
 from stream_apps.heap import HeapKeeper
-from stream_apps.kafka_io import Header, partition_batches, probe_cluster, send_records
+from stream_apps.kafka_io import (
+    Header,
+    partition_batches,
+    probe_cluster,
+    send_records,
+)
 from stream_apps.partials import (
     COUNTS_KEY,
     FEED_PREFIX,
@@ -110,8 +115,8 @@ class DossierStage(Service):
         self.stores: dict[int, PartitionStore] = {}
         self.figures: dict[int, PartitionFigures] = {}
         self.lock = asyncio.Lock()
-        self.changelog_topic = f"{settings.app_id}-dossier-state"
-        self.partials_topic = f"{settings.app_id}-partials"
+        self.changelog_topic = settings.changelog_topic
+        self.partials_topic = settings.partials_topic
         self._last_clock: dict[int, int] = {}
         self._published: dict[tuple[int, str], Any] = {}  # last partial body sent per key
         self._series_dirty: dict[int, set[str]] = {}
@@ -249,6 +254,25 @@ class DossierStage(Service):
             self.last_batch_s = time.perf_counter() - started
             if self.on_batch is not None:
                 self.on_batch(self.last_batch_s)
+
+    @Service.task
+    async def _quiet_rounds(self) -> None:
+        """Rounds while no events arrive, when only the clock moves figures (while events
+        arrive, `_run` cuts them itself, between slices)."""
+        await self.figures_ready.wait()
+        while not self.should_stop:
+            await self.sleep(self.settings.flush_interval_s)
+            if self.round_due():
+                try:
+                    await self.publish_partials()
+                except Exception:  # a bug must not stop the rounds for good: log it, go on
+                    log.exception("publishing a round of partials failed")
+
+    def figures_owned(self) -> None:
+        """The figures stage owns its partials partitions (again): it has none of this
+        stage's partials, so every one is published at the next round."""
+        self.request_full_publish()
+        self.figures_ready.set()
 
     @Service.timer(2.0)
     async def _probe_kafka(self) -> None:
@@ -688,19 +712,6 @@ class DossierStage(Service):
             await self._renew_producer(exc)
             return 0
         return len(messages)
-
-    async def publish(self, topic: str, records: list[tuple[bytes, bytes]]) -> None:
-        """Send records (key, value) with this stage's producer; return once the broker
-        has them all. Raises what the producer raised (the producer is renewed first
-        when the broker refused its sequence numbers)."""
-        assert self._producer is not None
-        try:
-            futures = [await self._producer.send(topic, key=k, value=v) for k, v in records]
-            if futures:
-                await asyncio.gather(*futures)
-        except (TimeoutError, KafkaError, OSError) as exc:
-            await self._renew_producer(exc)
-            raise
 
     def counts(self) -> dict[str, int]:
         total: dict[str, int] = {}

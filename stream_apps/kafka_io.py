@@ -40,6 +40,15 @@ async def send_records(
     return futures
 
 
+async def send_and_wait(
+    producer: AIOKafkaProducer, topic: str, records: Sequence[tuple[bytes, bytes]]
+) -> None:
+    """Send records (key, value) to `topic`; return once the broker has them all."""
+    futures = [await producer.send(topic, key=k, value=v) for k, v in records]
+    if futures:
+        await asyncio.gather(*futures)
+
+
 async def probe_cluster(producer: AIOKafkaProducer, topics: Sequence[str]) -> ClusterMetadata:
     """Ask a broker for the metadata of `topics` (returned); raise `KafkaError` when none
     answers.

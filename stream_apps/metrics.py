@@ -10,7 +10,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from stream_apps.dossier_stage import DossierStage
-from stream_apps.sink import RedisSink
+from stream_apps.figures_link import FiguresStatus
 
 CONTENT_TYPE = "text/plain"  # Prometheus text format 0.0.4; aiohttp adds the charset
 
@@ -18,7 +18,7 @@ CONTENT_TYPE = "text/plain"  # Prometheus text format 0.0.4; aiohttp adds the ch
 class WorkerMetrics:
     """The worker's metrics; `render()` is what `/metrics` serves."""
 
-    def __init__(self, stage: DossierStage, sink: RedisSink) -> None:
+    def __init__(self, stage: DossierStage, figures: FiguresStatus) -> None:
         self.registry = CollectorRegistry()
         self.flush_seconds = Histogram(
             "dossier_redis_flush_seconds",
@@ -32,16 +32,21 @@ class WorkerMetrics:
             registry=self.registry,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
         )
-        self.registry.register(_StageCollector(stage, sink))
+        self.registry.register(_StageCollector(stage, figures))
+
+    def observe_flushes(self, durations: list[float]) -> None:
+        """Redis flushes the figures process reported (seconds each)."""
+        for seconds in durations:
+            self.flush_seconds.observe(seconds)
 
     def render(self) -> str:
         return generate_latest(self.registry).decode("utf-8")
 
 
 class _StageCollector(Collector):
-    def __init__(self, stage: DossierStage, sink: RedisSink) -> None:
+    def __init__(self, stage: DossierStage, figures: FiguresStatus) -> None:
         self.stage = stage
-        self.sink = sink
+        self.figures = figures
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         counts = self.stage.counts()
@@ -90,20 +95,28 @@ class _StageCollector(Collector):
         ):
             yield GaugeMetricFamily(f"dossier_{name}", help_text, value=counts.get(name, 0))
         health = self.stage.health
+        figures = self.figures
         retries = CounterMetricFamily(
-            "dossier_retries", "Calls to Kafka or Redis retried after a failure", labels=["service"]
+            "dossier_retries",
+            "Calls to Kafka or Redis retried after a failure (figures: process restarts)",
+            labels=["service"],
         )
         down = GaugeMetricFamily(
-            "dossier_service_down", "1 while Kafka or Redis is unreachable", labels=["service"]
+            "dossier_service_down",
+            "1 while Kafka or Redis is unreachable, or the figures process is not running",
+            labels=["service"],
         )
-        for service in ("kafka", "redis"):
-            retries.add_metric([service], health.retries.get(service, 0))
-            down.add_metric([service], 1 if service in health.down else 0)
+        for service in ("kafka", "redis", "figures"):
+            count = health.retries.get(service, 0) + figures.retries.get(service, 0)
+            retries.add_metric([service], count)
+            is_down = service in health.down or service in figures.down
+            down.add_metric([service], 1 if is_down else 0)
         yield retries
         yield down
-        if self.sink.last_success is not None:
+        if figures.seconds_since_flush is not None:
+            # As the figures process last reported it, plus the time since its report.
             yield GaugeMetricFamily(
                 "dossier_seconds_since_redis_flush",
                 "Seconds since figures were last written to Redis",
-                value=time.monotonic() - self.sink.last_success,
+                value=figures.seconds_since_flush + time.monotonic() - figures.reported_at,
             )

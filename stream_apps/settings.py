@@ -111,6 +111,16 @@ class WorkerSettings(StackSettings):
         None, description="file holding the master key of the event signatures"
     )
 
+    @property
+    def changelog_topic(self) -> str:
+        """The compacted topic of the dossier records (one partition per input partition)."""
+        return f"{self.app_id}-dossier-state"
+
+    @property
+    def partials_topic(self) -> str:
+        """The topic the dossier stage publishes its rounds of partial figures to."""
+        return f"{self.app_id}-partials"
+
     @field_validator("retire_after_days")
     @classmethod
     def _retire_late_enough(cls, value: float) -> float:

@@ -1,7 +1,9 @@
 """Run the stream worker: dossier events in, every dossier's state kept, figures served in Redis.
 
-The worker is a Faust application with two stages (see docs/worker.md). It exposes a
-health check on 127.0.0.1 (see --web-port) and stops cleanly on SIGTERM or Ctrl-C.
+The worker has two stages in two processes (see docs/worker.md): this one runs the dossier
+stage and starts the figures stage's Faust worker beside it (`stream_apps.figures_main`).
+It exposes a health check on 127.0.0.1 (see --web-port) and stops cleanly, both processes,
+on SIGTERM or Ctrl-C.
 Settings come from DOSSIER_* environment variables; the options below override them.
 Run several workers (each with its own --web-port) to share the partitions.
 """
@@ -13,22 +15,22 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import faust
+import mode
 
 from common import kafka_admin, native
-from common.connections import async_redis_client, kafka_options
+from common.connections import kafka_options
 from common.errors import EXIT_USAGE, CommandError
-from domain.alerts import DEFAULT_THRESHOLDS, AlertThresholds, parse_thresholds
+from domain.alerts import AlertThresholds, parse_thresholds
 from domain.calendar import WorkingCalendar
 from domain.lifecycle import Lifecycle, calendar_resume
 from schemas.registry import AgencyRegistry
-from stream_apps.alerting import AgencyInfo, AlertEngine
-from stream_apps.app import create_app
 from stream_apps.book import new_partition_book, rust_book_loaded
 from stream_apps.dossier_stage import DossierStage
+from stream_apps.figures_link import FiguresProcess
 from stream_apps.health import quiet_client_logs
+from stream_apps.metrics import WorkerMetrics
 from stream_apps.settings import WorkerSettings
-from stream_apps.sink import RedisSink
+from stream_apps.web import WebService
 
 EXAMPLES = """\
 examples:
@@ -68,9 +70,12 @@ def settings_from(args: argparse.Namespace) -> WorkerSettings:
     return WorkerSettings(**{k: v for k, v in overrides.items() if v is not None})
 
 
-def build_worker(settings: WorkerSettings, loglevel: str = "info") -> faust.Worker:
-    """The composition root of the worker process."""
+def build_worker(settings: WorkerSettings, loglevel: str = "info") -> mode.Worker:
+    """The composition root of the worker's dossier stage process (the figures process
+    has its own: `stream_apps.figures_main`)."""
     quiet_client_logs()
+    if settings.alerts and settings.alerts_thresholds_file is not None:
+        load_thresholds(settings.alerts_thresholds_file)  # a bad file stops us here, not there
     registry = AgencyRegistry.default()
     calendar = WorkingCalendar()
     stage = DossierStage(
@@ -99,35 +104,12 @@ def build_worker(settings: WorkerSettings, loglevel: str = "info") -> faust.Work
         replication_factor=settings.replication_factor,
         min_insync_replicas=settings.min_insync_replicas,
     )
-
-    def level_of(code: str) -> str | None:
-        agency = registry.get(code)
-        return agency.level.value if agency else None
-
-    def agency_info(code: str) -> AgencyInfo | None:
-        agency = registry.get(code)
-        return AgencyInfo(agency.level.value, agency.name) if agency else None
-
-    sink = RedisSink(
-        async_redis_client(
-            settings,
-            socket_timeout=settings.redis_timeout_s,
-            socket_connect_timeout=settings.redis_timeout_s,
-        ),
-        settings.redis_prefix,
-        level_of=level_of,
-        target=settings.online_target,
-        target_window=settings.target_window,
-        clock_mode=settings.clock,
-    )
-    alerts = None
-    if settings.alerts:
-        thresholds = DEFAULT_THRESHOLDS
-        if settings.alerts_thresholds_file is not None:
-            thresholds = load_thresholds(settings.alerts_thresholds_file)
-        alerts = AlertEngine(thresholds, calendar, agency_info)
-    app = create_app(settings, stage, sink, alerts)
-    return faust.Worker(app, stage, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    figures = FiguresProcess(settings, stage.health, stage.figures_owned, loglevel=loglevel)
+    metrics = WorkerMetrics(stage, figures.status)
+    stage.on_batch = metrics.batch_seconds.observe
+    figures.on_flushes = metrics.observe_flushes
+    web = WebService(settings.web_host, settings.web_port, stage, figures.status, metrics)
+    return mode.Worker(stage, figures, web, loglevel=loglevel, quiet=True, redirect_stdouts=False)
 
 
 def load_thresholds(path: Path) -> AlertThresholds:

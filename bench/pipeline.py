@@ -553,8 +553,8 @@ class PipelineResult:
     start_to_first_event_s: float  # process start to the first applied event (health)
     first_figure_after_first_event_s: float | None  # ... to {prefix}:scope:city in Redis
     first_figure_after_start_s: float | None
-    peak_rss_mib: list[float | None]
-    cpu: CpuShare  # while measured; `measured` are the workers
+    peak_rss_mib: list[float | None]  # the workers, then their figures processes
+    cpu: CpuShare  # while measured; `measured`: the workers, then their figures processes
     log_warnings: dict[str, int]  # lines of the workers' logs that tell of congestion
     exit_codes: list[int | None]
     meta: dict[str, str]
@@ -755,7 +755,11 @@ def run_pipeline(
                 t0, n0 = now, applied
                 break
         time.sleep(POLL_S)
-    meter = CpuMeter([c.pid for c in mine])
+    # Each worker's stage process, then the figures processes they started (what they
+    # report as `figures_process` in /health; None before the split into two processes).
+    figures_pids = [((h or {}).get("figures_process") or {}).get("pid") for h in healths]
+    helpers = [pid for pid in figures_pids if pid]
+    meter = CpuMeter([c.pid for c in mine] + helpers)
     measurable = n0 <= expected // 2
     if not measurable:
         say(
@@ -796,7 +800,7 @@ def run_pipeline(
     stage_done = min(sampler.done_at or t_end, t_end)
     elapsed = t_end - t0
     cpu = meter.stop()
-    rss = [peak_rss_mib(c.pid) for c in mine]
+    rss = [peak_rss_mib(pid) for pid in [c.pid for c in mine] + helpers]
     raw_meta = client.hgetall(meta_key)
     meta = {
         (k.decode() if isinstance(k, bytes) else str(k)): (
@@ -1227,6 +1231,8 @@ def row(run: RunResult) -> dict[str, Any]:
         "start_to_first_event_s": p.start_to_first_event_s,
         "peak_rss_mib": p.peak_rss_mib[0],
         "worker_cpu_share": p.cpu.measured[0],
+        "figures_cpu_share": p.cpu.measured[p.workers] if len(p.cpu.measured) > p.workers else None,
+        "figures_rss_mib": p.peak_rss_mib[p.workers] if len(p.peak_rss_mib) > p.workers else None,
         "others_cpu_share": p.cpu.others,
         "scale_out_events_per_s": run.scale_out.events_per_s if run.scale_out else None,
         "largest_partials_bytes": run.largest_partials_bytes,
@@ -1255,6 +1261,8 @@ COLUMNS: list[tuple[str, str, Callable[[Any], str]]] = [
     ("first_figure_s", "1st fig s", lambda v: f"{v:.2f}"),
     ("peak_rss_mib", "RSS MiB", lambda v: f"{v:,.0f}"),
     ("worker_cpu_share", "cpu", lambda v: f"{v:.2f}"),
+    ("figures_cpu_share", "fig cpu", lambda v: f"{v:.2f}"),
+    ("figures_rss_mib", "fig MiB", lambda v: f"{v:,.0f}"),
     ("others_cpu_share", "others", lambda v: f"{v:.2f}"),
     ("scale_out_events_per_s", "2 workers/s", lambda v: f"{v:,.0f}"),
     ("largest_partials_bytes", "max partial B", lambda v: f"{v:,.0f}"),

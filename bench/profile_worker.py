@@ -1,9 +1,10 @@
-"""Profile the real worker process on the benchmark's workload: where does its time go?
+"""Profile the real worker's stage process on the benchmark's workload: where does its time go?
 
 Publishes the same simulated workload as `bench.pipeline` to a fresh topic, runs
 `python -m dossier_stream.cli worker` under a profiler (the worker itself has no
-profiling hook), waits until Redis `{prefix}:meta` shows every event counted, stops
-the worker with SIGTERM (Faust stops cleanly, so the profiler writes its output), prints
+profiling hook; the figures process it starts is not profiled), waits until Redis
+`{prefix}:meta` shows every event counted, stops the worker with SIGTERM (it stops
+cleanly, so the profiler writes its output), prints
 the top functions and cleans up (topics, groups, Redis keys, processes).
 
 cProfile (default, stdlib) gives exact call counts and tottime but slows small Python
@@ -47,14 +48,14 @@ examples:
 """
 
 
-# Where the worker's main thread spends its time: (label, file name, function).
+# Where the worker's stage process spends its time: (label, file name, function). The
+# figures stage (merge, Redis writer, alert rules) runs in the figures process, which is
+# not profiled here (`py-spy record --pid` on it does, see BENCHMARKS.md).
 # The entries do not nest in one another; "other" is the rest (Faust, aiokafka, asyncio).
 BREAKDOWN = [
     ("dossier stage: apply batches (parse, lifecycle, figures)", "dossier_stage.py", "_process"),
     ("dossier stage: changelog send + offset commit", "dossier_stage.py", "_checkpoint"),
     ("partials: compute and send (timer)", "dossier_stage.py", "publish_partials"),
-    ("figures agent: merge partials, table writes", "agent.py", "_slurp"),
-    ("Redis flush (writer task)", "app.py", "flush_to_redis"),
     ("Kafka fetch: unpack records", "fetcher.py", "_unpack_records"),
     ("idle: waiting in epoll", "~", "<method 'poll' of 'select.epoll' objects>"),
 ]

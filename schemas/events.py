@@ -44,7 +44,6 @@ from schemas.rules import (
     limit_too_long,
     plain_rules_hold,
     plausible_time,
-    share_zones,
 )
 
 __all__ = [
@@ -255,7 +254,6 @@ def parse_event(data: bytes | str | dict[str, Any], registry: Any = None) -> Dos
         except ValidationError:
             pass
         else:
-            share_zones(event)
             if plain_rules_hold(event, registry):
                 return event
     context = {"registry": registry} if registry is not None else None

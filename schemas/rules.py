@@ -8,8 +8,8 @@ for the plain reader of `events.parse_event`. Compiled with the worker's core
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from schemas.enums import (
     AgencyLevel,
@@ -135,34 +135,3 @@ def plain_rules_hold(event: DossierEvent, registry: AgencyRegistry | None) -> bo
     if registry is not None and agency_problem(event.agency.code, event.agency.level, registry):
         return False
     return consistency_problem(event) is None
-
-
-# One `datetime.timezone` per UTC offset, shared by every time read with that offset.
-_ZONES: dict[timedelta, timezone] = {}
-_TIME_FIELDS = ("occurred_at", "emitted_at", "appointment_at", "apology_appointment_at")
-
-
-def _shared_zone(t: datetime) -> datetime:
-    zone = t.tzinfo
-    if type(zone) is timezone:
-        return t
-    offset = t.utcoffset()
-    if offset is None:
-        return t
-    shared = _ZONES.get(offset)
-    if shared is None:
-        shared = _ZONES[offset] = timezone(offset)
-    return t.replace(tzinfo=shared)
-
-
-def share_zones(event: Any) -> None:
-    """Give an event's times the shared `datetime.timezone` of their offset, in place."""
-    fields = event.__dict__
-    fields["occurred_at"] = _shared_zone(fields["occurred_at"])
-    fields["emitted_at"] = _shared_zone(fields["emitted_at"])
-    t = fields["appointment_at"]
-    if t is not None:
-        fields["appointment_at"] = _shared_zone(t)
-    t = fields["apology_appointment_at"]
-    if t is not None:
-        fields["apology_appointment_at"] = _shared_zone(t)

@@ -572,7 +572,10 @@ def run_rate(
                 f"(events_in {watch.events_in}, dead-lettered {watch.dead_lettered})"
             )
 
-        meter = CpuMeter([child.pid])
+        # The stage process, then the figures process it started (None before the split).
+        health = get_json(f"http://127.0.0.1:{port}/health") or {}
+        figures_pid = (health.get("figures_process") or {}).get("pid")
+        meter = CpuMeter([child.pid, *([figures_pid] if figures_pid else [])])
         sent = run_async(
             paced_publish(
                 bootstrap, topic, parts, keys, values, routes, rate, args.linger_ms / 1000, progress
@@ -721,6 +724,7 @@ COLUMNS: list[tuple[str, Callable[[RateResult], str]]] = [
     ("drain s", lambda r: "–" if r.drain_s is None else f"{r.drain_s:,.1f}"),
     ("ack p50 ms", lambda r: f"{r.ack_ms['p50']:,.1f}" if r.ack_ms["p50"] is not None else "–"),
     ("worker cpu", lambda r: _share(r.cpu.measured[0])),
+    ("figures cpu", lambda r: _share(r.cpu.measured[1]) if len(r.cpu.measured) > 1 else "–"),
     ("others cpu", lambda r: _share(r.cpu.others)),
     ("events_in", lambda r: "–" if r.events_in is None else f"{r.events_in:,}"),
     ("dead", lambda r: "–" if r.dead_lettered is None else f"{r.dead_lettered:,}"),

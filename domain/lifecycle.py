@@ -28,6 +28,10 @@ Rules (each decision is named as one):
 - All or nothing. Each event is applied to a copy of the state and checked (the
   worker's check computes its figure facts); if anything raises, the event is rejected
   with the error as its reason, uses up its sequence, and the state is as before.
+  A check reads only the fields of `CONTRIBUTION_FIELDS`: when the caller gives the
+  check's value for the state before the event (`known`) and the event leaves those
+  fields as they were (a status change alone, an apology slip), that value is the new
+  state's too, and the check is not run again.
 - Invalid messages. A message that fails the contract but names a readable dossier id
   and sequence uses up that sequence (`void`), so the dossier's later events can apply.
 - Times going backwards. Decision: an event whose occurred_at is earlier than the latest
@@ -256,6 +260,41 @@ class DossierState:
 
 _FIELDS = tuple(f.name for f in dataclasses.fields(DossierState))
 
+# The fields a dossier's contribution to the figures depends on (what a `Check` may
+# read): `domain.figures.dossier_facts` reads these and no others (a unit test holds it).
+CONTRIBUTION_FIELDS = (
+    "agency",
+    "level",
+    "field",
+    "channel",
+    "received_at",
+    "due_at",
+    "paused_at",
+    "supplements",
+    "limit_unit",
+    "resolved_at",
+    "closed_at",
+)
+
+
+def same_contribution(state: DossierState, values: tuple[object, ...]) -> bool:
+    """Whether every field of `CONTRIBUTION_FIELDS` still holds the very object it held
+    when `state_values` took `values` (identity: a field set again, even to an equal
+    value, counts as changed; the supplement count, an integer, by value)."""
+    return (
+        state.agency is values[1]
+        and state.level is values[2]
+        and state.field is values[3]
+        and state.channel is values[5]
+        and state.received_at is values[8]
+        and state.due_at is values[10]
+        and state.paused_at is values[11]
+        and state.supplements == values[12]
+        and state.limit_unit is values[14]
+        and state.resolved_at is values[16]
+        and state.closed_at is values[17]
+    )
+
 
 def state_values(state: DossierState) -> tuple[object, ...]:
     """Every field of a state, in the order of `_FIELDS`: the undo copy taken before a
@@ -361,9 +400,16 @@ class Lifecycle:
         self._resume_due = resume_due
 
     def apply(
-        self, state: DossierState, event: DossierEvent, check: Check | None = None
+        self,
+        state: DossierState,
+        event: DossierEvent,
+        check: Check | None = None,
+        known: Any = NOT_CHECKED,
     ) -> ApplyResult:
-        """Apply one event (and the waiting ones it releases); `check` vets each new state."""
+        """Apply one event (and the waiting ones it releases); `check` vets each new state.
+
+        `known`: what `check` returns for `state` as it is now, when the caller has it
+        (see All or nothing in the module doc)."""
         seq = event.sequence
         if seq <= state.last_seq:
             used = state.print_at(seq)  # None in records kept before fingerprints were
@@ -393,7 +439,7 @@ class Lifecycle:
         reason = identity_conflict(state, event)
         if reason is not None:
             return self._conflict(event, reason)
-        return self._drain(state, event, check, trigger=event)
+        return self._drain(state, event, check, trigger=event, known=known)
 
     def void(
         self, state: DossierState, sequence: int, reason: str, check: Check | None = None
@@ -423,11 +469,17 @@ class Lifecycle:
         return ApplyResult(Outcome.REJECTED, rejected=((event, reason),), consumed=False)
 
     def _drain(
-        self, state: DossierState, first: Waiting, check: Check | None, *, trigger: object
+        self,
+        state: DossierState,
+        first: Waiting,
+        check: Check | None,
+        *,
+        trigger: object,
+        known: Any = NOT_CHECKED,
     ) -> ApplyResult:
         applied: list[DossierEvent] = []
         rejected: list[tuple[DossierEvent, str]] = []
-        facts: Any = NOT_CHECKED
+        facts: Any = known  # the check's value for the state as it is (void steps keep it)
         current: Waiting | None = first
         while current is not None:
             if isinstance(current, Void):
@@ -455,14 +507,21 @@ class Lifecycle:
     def _step(
         self, state: DossierState, event: DossierEvent, check: Check | None, facts: Any
     ) -> tuple[str | None, Any]:
-        """Apply one event all or nothing; return (reason it was rejected, facts)."""
+        """Apply one event all or nothing; return (reason it was rejected, facts).
+
+        `facts`: the check's value for the state before the event, or NOT_CHECKED."""
         backup = state_values(state)  # restored only when something fails (rarely)
         try:
             reason = self._transition(state, event)
             if reason is not None:
                 restore_state(state, backup)
                 return reason, facts
-            new_facts = check(state) if check is not None else NOT_CHECKED
+            if check is None:
+                new_facts = NOT_CHECKED
+            elif facts is not NOT_CHECKED and same_contribution(state, backup):
+                new_facts = facts  # what the check reads did not change
+            else:
+                new_facts = check(state)
         except Exception as exc:  # any error leaves the state as it was (all or nothing)
             restore_state(state, backup)
             return f"cannot apply: {type(exc).__name__}: {exc}", facts

@@ -369,7 +369,7 @@ class PartitionStore:
     ) -> tuple[Verdict, list[DeadLetter]]:
         """Apply a valid event whose `occurred_at` is `occurred` (epoch seconds)."""
         before = self._facts_before(record, figures)
-        result = self.lifecycle.apply(record.state, event, figures.facts)
+        result = self.lifecycle.apply(record.state, event, figures.facts, before)
         if result.outcome is Outcome.DUPLICATE:
             record.duplicates += 1
             return Verdict.DUPLICATE, []
@@ -417,7 +417,8 @@ class PartitionStore:
             # Kept while the dossier can still change; a closed one's is made again if
             # ever needed (rarely: a duplicate), which keeps its record small.
             record.facts = _UNKNOWN if record.state.status in FINAL else after
-            figures.move(before, after)
+            if after is not before:  # the same facts object: nothing to move
+                figures.move(before, after)
             if latest > self.meta.max_event_time:
                 self.meta.max_event_time = latest
                 self.meta_dirty = True

@@ -151,13 +151,6 @@ def fingerprint(event: DossierEvent) -> bytes:
     """
     fields = dict(event.__dict__)
     del fields["emitted_at"]
-    # The nested models as their field dicts, put in place here: what `_plain` would give
-    # orjson, without a call back into Python for each (it stays for any other model).
-    fields["agency"] = event.agency.__dict__
-    fields["procedure"] = event.procedure.__dict__
-    limit = event.time_limit
-    if limit is not None:
-        fields["time_limit"] = limit.__dict__
     text = orjson.dumps(fields, default=_plain)
     return hashlib.blake2b(text, digest_size=FINGERPRINT_SIZE).digest()
 

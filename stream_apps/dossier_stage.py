@@ -37,12 +37,7 @@ from schemas.signing import Verifier
 from stream_apps.alert_history import AlertHistory
 from stream_apps.health import Backoff, Health
 from stream_apps.heap import HeapKeeper
-from stream_apps.kafka_io import (
-    Header,
-    partition_batches,
-    probe_cluster,
-    send_records,
-)
+from stream_apps.kafka_io import Header, partition_batches, probe_cluster, send_records
 from stream_apps.partials import (
     COUNTS_KEY,
     FEED_PREFIX,

@@ -161,6 +161,10 @@ class FiguresProcess(Service):
             self._proc = proc = await asyncio.create_subprocess_exec(
                 *self.command, pass_fds=(theirs.fileno(),), env=env
             )
+        except OSError as exc:
+            ours.close()
+            log.error("figures process: cannot start %s: %r", self.command[0], exc)
+            return None
         finally:
             theirs.close()
         self.status.pid = proc.pid
@@ -174,8 +178,11 @@ class FiguresProcess(Service):
                 if not line:
                     break
                 self._receive(orjson.loads(line))
-        except (OSError, orjson.JSONDecodeError) as exc:
+        except (OSError, ValueError) as exc:  # orjson's decode error is a ValueError
+            # A figures process we cannot hear is stopped, and started again below.
             log.warning("figures process %d: its socket failed: %r", proc.pid, exc)
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
         finally:
             writer.close()
         code = await proc.wait()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
+import sys
 from pathlib import Path
 
 import orjson
@@ -102,3 +105,45 @@ def test_a_ready_figures_stage_has_the_dossier_stage_publish_every_partial() -> 
     s._full_due = False
     s.figures_owned()
     assert s.figures_ready.is_set() and s._full_due
+
+
+# A stand-in for the figures process: it reads the settings line from its end of the
+# socket, says it is ready, then says something that is not JSON and waits.
+BABBLER = """
+import os, socket, sys, time
+sock = socket.socket(fileno=int(os.environ["DOSSIER_FIGURES_FD"]))
+data = b""
+while not data.endswith(b"\\n"):
+    data += sock.recv(65536)
+assert data.startswith(b'{"settings":'), data[:40]
+sock.sendall(b'{"ready": true}\\n' + b"not json\\n")
+time.sleep(60)
+"""
+
+
+def run_once(command: list[str]) -> tuple[int | None, FiguresProcess, list[str]]:
+    calls: list[str] = []
+
+    async def main() -> tuple[int | None, FiguresProcess]:
+        link = FiguresProcess(WorkerSettings(), Health(), lambda: calls.append("ready"))
+        link.command = command
+        return await asyncio.wait_for(link._run_once(), 30), link
+
+    code, link = asyncio.run(main())
+    return code, link, calls
+
+
+def test_a_figures_process_that_says_what_is_not_json_is_stopped() -> None:
+    code, link, calls = run_once([sys.executable, "-c", BABBLER])
+    assert calls == ["ready"] and link.status.pid is not None
+    assert code == -signal.SIGTERM  # terminated, to be started again by the supervisor
+
+
+def test_the_exit_code_of_a_figures_process_is_returned() -> None:
+    code, _, calls = run_once([sys.executable, "-c", "raise SystemExit(3)"])
+    assert (code, calls) == (3, [])
+
+
+def test_a_figures_process_that_cannot_start_is_no_crash() -> None:
+    code, link, _ = run_once(["/nonexistent/python"])
+    assert code is None and link.status.pid is None

@@ -37,7 +37,13 @@ from schemas.signing import Verifier
 from stream_apps.alert_history import AlertHistory
 from stream_apps.health import Backoff, Health
 from stream_apps.heap import HeapKeeper
-from stream_apps.kafka_io import Header, partition_batches, probe_cluster, send_records
+from stream_apps.kafka_io import (
+    Header,
+    idempotent_producer,
+    partition_batches,
+    probe_cluster,
+    send_records,
+)
 from stream_apps.partials import (
     COUNTS_KEY,
     FEED_PREFIX,
@@ -172,14 +178,11 @@ class DossierStage(Service):
         )
 
     async def _start_producer(self) -> None:
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=self.settings.kafka_bootstrap,
-            acks="all",
-            enable_idempotence=True,
+        self._producer = idempotent_producer(
+            self.settings,
             linger_ms=5,
             max_batch_size=1024 * 1024,
             max_request_size=4 * 1024 * 1024,
-            **aiokafka_options(self.settings),
         )
         await self._producer.start()
 

@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import logging
 import os
 import signal
 import socket
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 from common import native
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:  # imported in the functions: after `native.activate()`
+    import faust
+
+    from stream_apps.settings import WorkerSettings
 
 _PR_SET_PDEATHSIG = 1
 
@@ -69,7 +71,9 @@ def main() -> int:
     return 0
 
 
-def build_figures_worker(settings: Any, sock: socket.socket, loglevel: str = "info") -> Any:
+def build_figures_worker(
+    settings: WorkerSettings, sock: socket.socket, loglevel: str = "info"
+) -> faust.Worker:
     """The figures stage's objects: registry, calendar, Redis sink, alert engine, app."""
     import faust
 

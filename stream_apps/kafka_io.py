@@ -12,7 +12,7 @@ from aiokafka.cluster import ClusterMetadata
 from aiokafka.errors import KafkaError
 from faust.types.auth import CredentialsT
 
-from common.connections import kafka_ssl_context
+from common.connections import aiokafka_options, kafka_ssl_context
 from common.settings import StackSettings
 
 Header = tuple[str, bytes]
@@ -38,6 +38,18 @@ async def send_records(
     if batch.record_count():
         futures.append(await producer.send_batch(batch, topic, partition=partition))
     return futures
+
+
+def idempotent_producer(settings: StackSettings, **options: Any) -> AIOKafkaProducer:
+    """An aiokafka producer that waits for every in-sync replica and never writes a
+    record twice on a retry (not started)."""
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        **options,
+        **aiokafka_options(settings),
+    )
 
 
 async def send_and_wait(

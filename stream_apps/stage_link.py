@@ -17,10 +17,9 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import OutOfOrderSequenceNumber
 from mode import Service
 
-from common.connections import aiokafka_options
 from stream_apps.figures_link import encode
 from stream_apps.health import Health
-from stream_apps.kafka_io import send_and_wait
+from stream_apps.kafka_io import idempotent_producer, send_and_wait
 from stream_apps.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
@@ -74,12 +73,7 @@ class StageLink(Service):
     async def publish(self, topic: str, records: list[tuple[bytes, bytes]]) -> None:
         """Send records (key, value); return once the broker has them all."""
         if self._producer is None:
-            producer = AIOKafkaProducer(
-                bootstrap_servers=self.settings.kafka_bootstrap,
-                acks="all",
-                enable_idempotence=True,
-                **aiokafka_options(self.settings),
-            )
+            producer = idempotent_producer(self.settings)
             try:
                 await producer.start()
             except BaseException:

@@ -71,7 +71,7 @@ examples:
   .venv/bin/python -m bench.pipeline --events 50000 --runs 1 --out /tmp/quick.json
 """
 
-TARGET_EVENTS_PER_S = 10_000
+TARGET_EVENTS_PER_S = 20_000  # one worker, end to end (the quarter)
 # Events a simulated day at scale 1, on the low side (19 days from 2025-09-22 gave 298,709,
 # 15,700 a day with the weekends): the first guess of --days; too few days are redone.
 EVENTS_PER_DAY_ESTIMATE = 11_000
@@ -554,7 +554,8 @@ class PipelineResult:
     first_figure_after_first_event_s: float | None  # ... to {prefix}:scope:city in Redis
     first_figure_after_start_s: float | None
     peak_rss_mib: list[float | None]  # the workers, then their figures processes
-    cpu: CpuShare  # while measured; `measured`: the workers, then their figures processes
+    cpu: CpuShare  # while measured; `measured`: the workers, their figures processes, then
+    # their other stage processes
     log_warnings: dict[str, int]  # lines of the workers' logs that tell of congestion
     exit_codes: list[int | None]
     meta: dict[str, str]
@@ -755,10 +756,12 @@ def run_pipeline(
                 t0, n0 = now, applied
                 break
         time.sleep(POLL_S)
-    # Each worker's stage process, then the figures processes they started (what they
-    # report as `figures_process` in /health; None before the split into two processes).
+    # Each worker's first process, then the figures processes they started (what they
+    # report as `figures_process` in /health; None before the split into two processes),
+    # then their other dossier stage processes (`stage_processes` after the first).
     figures_pids = [((h or {}).get("figures_process") or {}).get("pid") for h in healths]
-    helpers = [pid for pid in figures_pids if pid]
+    stage_pids = [p.get("pid") for h in healths for p in (h or {}).get("stage_processes", [])[1:]]
+    helpers = [pid for pid in figures_pids if pid] + [pid for pid in stage_pids if pid]
     meter = CpuMeter([c.pid for c in mine] + helpers)
     measurable = n0 <= expected // 2
     if not measurable:
@@ -1233,10 +1236,17 @@ def row(run: RunResult) -> dict[str, Any]:
         "worker_cpu_share": p.cpu.measured[0],
         "figures_cpu_share": p.cpu.measured[p.workers] if len(p.cpu.measured) > p.workers else None,
         "figures_rss_mib": p.peak_rss_mib[p.workers] if len(p.peak_rss_mib) > p.workers else None,
+        "more_stages_cpu_share": _sum_or_none(p.cpu.measured[2 * p.workers :]),
+        "more_stages_rss_mib": _sum_or_none(p.peak_rss_mib[2 * p.workers :]),
         "others_cpu_share": p.cpu.others,
         "scale_out_events_per_s": run.scale_out.events_per_s if run.scale_out else None,
         "largest_partials_bytes": run.largest_partials_bytes,
     }
+
+
+def _sum_or_none(values: Sequence[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
 
 
 def median_row(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -1263,6 +1273,8 @@ COLUMNS: list[tuple[str, str, Callable[[Any], str]]] = [
     ("worker_cpu_share", "cpu", lambda v: f"{v:.2f}"),
     ("figures_cpu_share", "fig cpu", lambda v: f"{v:.2f}"),
     ("figures_rss_mib", "fig MiB", lambda v: f"{v:,.0f}"),
+    ("more_stages_cpu_share", "stages+ cpu", lambda v: f"{v:.2f}"),
+    ("more_stages_rss_mib", "stages+ MiB", lambda v: f"{v:,.0f}"),
     ("others_cpu_share", "others", lambda v: f"{v:.2f}"),
     ("scale_out_events_per_s", "2 workers/s", lambda v: f"{v:,.0f}"),
     ("largest_partials_bytes", "max partial B", lambda v: f"{v:,.0f}"),
@@ -1342,6 +1354,14 @@ def build_parser() -> argparse.ArgumentParser:
         "not from the working tree, which others may change during the run",
     )
     parser.add_argument(
+        "--stage-processes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="dossier stage processes of each worker (DOSSIER_STAGE_PROCESSES; default: "
+        "the worker's, 1)",
+    )
+    parser.add_argument(
         "--worker-env",
         action="append",
         default=[],
@@ -1365,6 +1385,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.runs < 1 or args.events < 0 or (args.events == 0 and args.days is None):
         raise SystemExit("--runs must be at least 1, --events at least 1 (or 0 with --days)")
     args.worker_env = worker_env_option(args.worker_env)
+    if args.stage_processes is not None:
+        args.worker_env["DOSSIER_STAGE_PROCESSES"] = str(args.stage_processes)
     stack = StackSettings()
     if not services_reachable(stack):
         return 1

@@ -1,73 +1,36 @@
 """The figures process of a worker: its composition root (see `stream_apps.figures_link`).
 
-Started by the worker's dossier stage process, never by hand: it reads its settings from
-the socket the stage process gave it (`DOSSIER_FIGURES_FD`), runs the figures stage (the
-Faust app of `stream_apps.app`: the merge agent, the Redis writer, the alert rules and
-their webhooks) and reports to the stage process over the same socket. It dies with the
-stage process: Linux sends it SIGKILL when its parent ends, however the parent ends.
+Started by the worker, never by hand: it reads its settings from the socket the worker
+gave it (`stream_apps.child_side`), runs the figures stage (the Faust app of
+`stream_apps.app`: the merge agent, the Redis writer, the alert rules and their
+webhooks) and reports to the worker over the same socket. It dies with the worker's
+first process: Linux sends it SIGKILL when its parent ends, however the parent ends.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import os
-import signal
 import socket
-import sys
 from typing import TYPE_CHECKING
 
 from common import native
+from stream_apps.child_side import connect
 
 if TYPE_CHECKING:  # imported in the functions: after `native.activate()`
     import faust
 
     from stream_apps.settings import WorkerSettings
 
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent(parent: int) -> None:
-    """SIGKILL this process when its parent ends (Linux); exit now if it already has."""
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:
-        raise SystemExit("figures process: the worker that started it is gone")
-
-
-def _read_line(sock: socket.socket) -> bytes:
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise SystemExit("figures process: the worker closed the socket before the settings")
-        data += chunk
-    return data
-
 
 def main() -> int:
-    from stream_apps.figures_link import FD_ENV, LOGLEVEL_ENV, PARENT_ENV
-
-    fd, parent = os.environ.get(FD_ENV), os.environ.get(PARENT_ENV)
-    if fd is None or parent is None:
-        print(
-            "stream_apps.figures_main is started by `dossier-stream worker`, not by hand",
-            file=sys.stderr,
-        )
+    line = connect("figures process", "stream_apps.figures_main")
+    if line is None:
         return 2
-    _die_with_parent(int(parent))
+    sock, doc, loglevel = line
     native.activate()  # before the figures stage imports the compiled core
-    import orjson
-
-    sock = socket.socket(fileno=int(fd))
-    doc = orjson.loads(_read_line(sock))["settings"]
-
     from stream_apps.settings import WorkerSettings
 
-    settings = WorkerSettings(**doc)
-    loglevel = os.environ.get(LOGLEVEL_ENV, "info")
-    build_figures_worker(settings, sock, loglevel).execute_from_commandline()
+    build_figures_worker(WorkerSettings(**doc), sock, loglevel).execute_from_commandline()
     return 0
 
 

@@ -48,6 +48,13 @@ class WorkerSettings(StackSettings):
     target_window: Literal["1h", "24h", "7d", "30d", "mtd", "qtd", "ytd"] = Field(
         "qtd", description="window of the online-ratio rankings and the below-target set"
     )
+    stage_processes: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="dossier stage processes of this worker, each taking a share of the "
+        "input partitions (the stage is CPU-bound: one per core helps replays and catch-ups)",
+    )
     batch_max: int = Field(5000, ge=1, description="most input messages applied per batch")
     session_timeout_s: float = Field(10.0, gt=0, description="consumer group session timeout")
     future_tolerance_s: float = Field(

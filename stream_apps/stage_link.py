@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import OutOfOrderSequenceNumber
 from mode import Service
 
-from stream_apps.figures_link import encode
+from stream_apps.child_process import encode
 from stream_apps.health import Health
 from stream_apps.kafka_io import idempotent_producer, send_and_wait
 from stream_apps.settings import WorkerSettings

@@ -1,7 +1,8 @@
 """The worker's health and metrics endpoint, served by its dossier stage process.
 
-`/health` says what both of the worker's processes are doing: the dossier stage's own
-state, and what the figures process last reported (`stream_apps.figures_link`).
+`/health` says what all of the worker's processes are doing: the dossier stage's state in
+every stage process (`stream_apps.stage_group`), and what the figures process last
+reported (`stream_apps.figures_link`).
 """
 
 from __future__ import annotations
@@ -13,26 +14,26 @@ from mode import Service
 
 from common import native
 from stream_apps.book import rust_book_loaded
-from stream_apps.dossier_stage import DossierStage
 from stream_apps.figures_link import FiguresStatus
 from stream_apps.metrics import CONTENT_TYPE, WorkerMetrics
+from stream_apps.stage_group import StageGroup
 
 
-def health_report(stage: DossierStage, figures: FiguresStatus) -> dict[str, Any]:
+def health_report(stages: StageGroup, figures: FiguresStatus) -> dict[str, Any]:
     """The body of /health."""
-    down = {**figures.down, **stage.health.report()}  # the figures process's, and ours
+    down = {**figures.down, **stages.down()}  # the figures process's, and the stages'
     status = "degraded" if down else "ok"
-    if not stage.ready.is_set():
+    if not stages.ready():
         status = "starting"
     return {
         "status": status,
         "down": dict(sorted(down.items())),
-        "partitions": sorted(stage.stores),
-        "counts": stage.counts(),
-        "dossiers": stage.dossiers(),
+        "partitions": stages.partitions(),
+        "counts": stages.counts(),
+        "dossiers": stages.dossiers(),
         "native": native.active,
         "figure_book": "rust" if rust_book_loaded() else "python",
-        "clock": stage.clock(),
+        "clock": stages.clock(),
         "last_flush_s": figures.last_flush_s,
         "figures_keys": figures.figures_keys,
         "counts_sources": figures.counts_sources,
@@ -41,6 +42,7 @@ def health_report(stage: DossierStage, figures: FiguresStatus) -> dict[str, Any]
             "ready": figures.ready,
             "restarts": figures.restarts,
         },
+        "stage_processes": stages.processes(),
     }
 
 
@@ -51,14 +53,14 @@ class WebService(Service):
         self,
         host: str,
         port: int,
-        stage: DossierStage,
+        stages: StageGroup,
         figures: FiguresStatus,
         metrics: WorkerMetrics,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.host, self.port = host, port
-        self.stage, self.figures, self.metrics = stage, figures, metrics
+        self.stages, self.figures, self.metrics = stages, figures, metrics
         self._runner: web.AppRunner | None = None
 
     async def on_start(self) -> None:
@@ -74,7 +76,7 @@ class WebService(Service):
             await self._runner.cleanup()
 
     async def _health(self, request: web.Request) -> web.Response:
-        return web.json_response(health_report(self.stage, self.figures))
+        return web.json_response(health_report(self.stages, self.figures))
 
     async def _metrics(self, request: web.Request) -> web.Response:
         return web.Response(text=self.metrics.render(), content_type=CONTENT_TYPE)

@@ -1,9 +1,11 @@
 """Run the stream worker: dossier events in, every dossier's state kept, figures served in Redis.
 
-The worker has two stages in two processes (see docs/worker.md): this one runs the dossier
-stage and starts the figures stage's Faust worker beside it (`stream_apps.figures_main`).
-It exposes a health check on 127.0.0.1 (see --web-port) and stops cleanly, both processes,
-on SIGTERM or Ctrl-C.
+The worker has two stages in separate processes (see docs/worker.md, "Processes"): this one
+runs the dossier stage and starts the figures stage's Faust worker beside it
+(`stream_apps.figures_main`), and with --stage-processes N, N - 1 more dossier stage
+processes that share the partitions (`stream_apps.stage_main`). It exposes a health
+check on 127.0.0.1 (see --web-port) and stops cleanly, all its processes, on SIGTERM or
+Ctrl-C.
 Settings come from DOSSIER_* environment variables; the options below override them.
 Run several workers (each with its own --web-port) to share the partitions.
 """
@@ -30,6 +32,7 @@ from stream_apps.figures_link import FiguresProcess
 from stream_apps.health import quiet_client_logs
 from stream_apps.metrics import WorkerMetrics
 from stream_apps.settings import WorkerSettings
+from stream_apps.stage_group import StageGroup, StageProcess
 from stream_apps.web import WebService
 
 EXAMPLES = """\
@@ -37,6 +40,7 @@ examples:
   dossier-stream worker                                  # local broker and Redis
   dossier-stream worker --web-port 6067                  # a second worker on this machine
   dossier-stream worker --clock event                    # replaying history
+  dossier-stream worker --clock event --stage-processes 2  # ... on two cores
   DOSSIER_KAFKA_BOOTSTRAP=kafka:9092 DOSSIER_REDIS_URL=redis://redis:6379/0 dossier-stream worker
 """
 
@@ -53,6 +57,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--web-port", type=int, help="health endpoint port (DOSSIER_WEB_PORT)")
     parser.add_argument("--partitions", type=int, help="partitions of the internal topics")
     parser.add_argument("--clock", choices=["live", "event"], help="figures' clock (DOSSIER_CLOCK)")
+    parser.add_argument(
+        "--stage-processes",
+        type=int,
+        metavar="N",
+        help="dossier stage processes, each taking a share of the partitions; one per core "
+        "speeds up replays and catch-ups (DOSSIER_STAGE_PROCESSES, default 1)",
+    )
 
 
 def settings_from(args: argparse.Namespace) -> WorkerSettings:
@@ -66,19 +77,16 @@ def settings_from(args: argparse.Namespace) -> WorkerSettings:
         "web_port": args.web_port,
         "partitions": args.partitions,
         "clock": args.clock,
+        "stage_processes": args.stage_processes,
     }
     return WorkerSettings(**{k: v for k, v in overrides.items() if v is not None})
 
 
-def build_worker(settings: WorkerSettings, loglevel: str = "info") -> mode.Worker:
-    """The composition root of the worker's dossier stage process (the figures process
-    has its own: `stream_apps.figures_main`)."""
-    quiet_client_logs()
-    if settings.alerts and settings.alerts_thresholds_file is not None:
-        load_thresholds(settings.alerts_thresholds_file)  # a bad file stops us here, not there
+def build_stage(settings: WorkerSettings) -> DossierStage:
+    """One dossier stage (each stage process of the worker has one)."""
     registry = AgencyRegistry.default()
     calendar = WorkingCalendar()
-    stage = DossierStage(
+    return DossierStage(
         settings,
         Lifecycle(calendar_resume(calendar)),
         lambda _partition: new_partition_book(
@@ -87,6 +95,16 @@ def build_worker(settings: WorkerSettings, loglevel: str = "info") -> mode.Worke
         registry=registry,
         target_scopes=frozenset(f"agency:{a.code}" for a in registry if a.level.value == "city"),
     )
+
+
+def build_worker(settings: WorkerSettings, loglevel: str = "info") -> mode.Worker:
+    """The composition root of the worker's first process: a dossier stage, the other
+    stage processes and the figures process it starts (they have their own:
+    `stream_apps.stage_main`, `stream_apps.figures_main`), and the web endpoint."""
+    quiet_client_logs()
+    if settings.alerts and settings.alerts_thresholds_file is not None:
+        load_thresholds(settings.alerts_thresholds_file)  # a bad file stops us here, not there
+    stage = build_stage(settings)
     topics = {
         settings.events_topic: settings.partitions,
         settings.dead_letter_topic: 1,
@@ -104,12 +122,28 @@ def build_worker(settings: WorkerSettings, loglevel: str = "info") -> mode.Worke
         replication_factor=settings.replication_factor,
         min_insync_replicas=settings.min_insync_replicas,
     )
-    figures = FiguresProcess(settings, stage.health, stage.figures_owned, loglevel=loglevel)
-    metrics = WorkerMetrics(stage, figures.status)
+    others: list[StageProcess] = []
+
+    def figures_owned() -> None:
+        stage.figures_owned()
+        for other in others:
+            other.figures_owned()
+
+    figures = FiguresProcess(settings, stage.health, figures_owned, loglevel=loglevel)
+    others.extend(
+        StageProcess(settings, stage.health, i, lambda: figures.status.ready, loglevel=loglevel)
+        for i in range(2, settings.stage_processes + 1)
+    )
+    stages = StageGroup(stage, others)
+    metrics = WorkerMetrics(stages, figures.status)
     stage.on_batch = metrics.batch_seconds.observe
+    for other in others:
+        other.on_batches = metrics.observe_batches
     figures.on_flushes = metrics.observe_flushes
-    web = WebService(settings.web_host, settings.web_port, stage, figures.status, metrics)
-    return mode.Worker(stage, figures, web, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    web = WebService(settings.web_host, settings.web_port, stages, figures.status, metrics)
+    return mode.Worker(
+        stage, *others, figures, web, loglevel=loglevel, quiet=True, redirect_stdouts=False
+    )
 
 
 def load_thresholds(path: Path) -> AlertThresholds:

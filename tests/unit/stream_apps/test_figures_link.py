@@ -12,10 +12,12 @@ import orjson
 from domain.calendar import WorkingCalendar
 from domain.lifecycle import Lifecycle, calendar_resume
 from stream_apps.book import new_partition_book
+from stream_apps.child_process import settings_line
 from stream_apps.dossier_stage import DossierStage
-from stream_apps.figures_link import FiguresProcess, FiguresStatus, settings_line
+from stream_apps.figures_link import FiguresProcess, FiguresStatus
 from stream_apps.health import Health
 from stream_apps.settings import WorkerSettings
+from stream_apps.stage_group import StageGroup
 from stream_apps.web import health_report
 
 CALENDAR = WorkingCalendar()
@@ -53,7 +55,7 @@ def test_a_ready_message_calls_back_and_a_status_message_is_kept() -> None:
     link = FiguresProcess(
         WorkerSettings(), health, lambda: calls.append("ready"), on_flushes=flushes.extend
     )
-    link._receive(
+    link.receive(
         {
             "status": {
                 "last_flush_s": 0.012,
@@ -71,7 +73,7 @@ def test_a_ready_message_calls_back_and_a_status_message_is_kept() -> None:
     assert (status.last_flush_s, status.figures_keys, status.counts_sources) == (0.012, 7, [0, 1])
     assert list(status.down) == ["redis"] and status.retries == {"redis": 3}
     assert flushes == [0.01, 0.02]
-    link._receive({"ready": True})
+    link.receive({"ready": True})
     assert calls == ["ready"] and status.ready and "figures" not in health.down
 
 
@@ -86,18 +88,18 @@ def stage() -> DossierStage:
 def test_health_is_starting_then_names_what_either_process_cannot_reach() -> None:
     s = stage()
     figures = FiguresStatus(pid=4242, ready=True)
-    assert health_report(s, figures)["status"] == "starting"
+    assert health_report(StageGroup(s), figures)["status"] == "starting"
     s.ready.set()
-    report = health_report(s, figures)
+    report = health_report(StageGroup(s), figures)
     assert (report["status"], report["down"]) == ("ok", {})
     assert report["figures_process"] == {"pid": 4242, "ready": True, "restarts": 0}
     figures.update({"down": {"redis": {"since": 1.0, "seconds": 2.0, "error": "refused"}}})
     s.health.failed("kafka", TimeoutError("no broker"))
-    report = health_report(s, figures)
+    report = health_report(StageGroup(s), figures)
     assert report["status"] == "degraded" and list(report["down"]) == ["kafka", "redis"]
     figures.update({})
     s.health.ok("kafka")
-    assert health_report(s, figures)["status"] == "ok"
+    assert health_report(StageGroup(s), figures)["status"] == "ok"
 
 
 def test_a_ready_figures_stage_has_the_dossier_stage_publish_every_partial() -> None:
@@ -111,7 +113,7 @@ def test_a_ready_figures_stage_has_the_dossier_stage_publish_every_partial() -> 
 # socket, says it is ready, then says something that is not JSON and waits.
 BABBLER = """
 import os, socket, sys, time
-sock = socket.socket(fileno=int(os.environ["DOSSIER_FIGURES_FD"]))
+sock = socket.socket(fileno=int(os.environ["DOSSIER_CHILD_FD"]))
 data = b""
 while not data.endswith(b"\\n"):
     data += sock.recv(65536)

@@ -1,0 +1,255 @@
+"""A worker's dossier stage in several processes, one per core (`DOSSIER_STAGE_PROCESSES`).
+
+The dossier stage is CPU-bound and Python runs it on one core. With N stage processes a
+worker runs N members of its stage's consumer group: the first in the process
+`dossier-stream worker` starts, the others in children of it (`stream_apps.stage_main`),
+each owning its share of the input partitions, with its own stores, changelog
+partitions and rounds of partials, as separate workers would (docs/worker.md,
+"Processes"). What makes them one worker:
+- one figures process merges all their rounds; when it says it owns its partials
+  partitions, every stage process is told, and publishes every partial again;
+- one `/health` and one `/metrics` say what all of them do (`StageGroup`);
+- the first process restarts a stage process that exits, and they all die with it.
+
+This module holds both ends of the line: `StageProcess` and `StageGroup` in the first
+process, `WorkerLink` in each child.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from mode import Service
+
+from stream_apps.child_process import ChildProcess, ChildStatus, encode
+from stream_apps.dossier_stage import DossierStage
+from stream_apps.health import Health
+from stream_apps.settings import WorkerSettings
+
+log = logging.getLogger(__name__)
+
+REPORT_S = 0.5  # a stage process reports this often
+
+
+@dataclass
+class StageStatus(ChildStatus):
+    """What a stage process last reported of its share of the partitions."""
+
+    partitions: list[int] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    dossiers: dict[str, int] = field(default_factory=dict)
+    lag: dict[int, int] = field(default_factory=dict)
+    open_dossiers: int = 0
+    clock: int = 0
+    down: dict[str, Any] = field(default_factory=dict)
+    retries: dict[str, int] = field(default_factory=dict)
+
+    def update(self, report: dict[str, Any]) -> None:
+        self.ready = bool(report.get("ready"))
+        self.partitions = [int(p) for p in report.get("partitions", [])]
+        self.counts = {k: int(v) for k, v in report.get("counts", {}).items()}
+        self.dossiers = {k: int(v) for k, v in report.get("dossiers", {}).items()}
+        self.lag = {int(p): int(n) for p, n in report.get("lag", {}).items()}
+        self.open_dossiers = int(report.get("open_dossiers", 0))
+        self.clock = int(report.get("clock", 0))
+        self.down = dict(report.get("down", {}))
+        self.retries = {k: int(v) for k, v in report.get("retries", {}).items()}
+
+
+def stage_report(stage: DossierStage) -> dict[str, Any]:
+    """What a stage process tells the worker twice a second."""
+    return {
+        "ready": stage.ready.is_set(),
+        "partitions": sorted(stage.stores),
+        "counts": stage.counts(),
+        "dossiers": stage.dossiers(),
+        "lag": {str(p): n for p, n in stage.lag().items()},  # JSON keys are text
+        "open_dossiers": stage.open_dossiers(),
+        "clock": stage.clock(),
+        "down": stage.health.report(),
+        "retries": dict(stage.health.retries),
+    }
+
+
+class StageProcess(ChildProcess[StageStatus]):
+    """One more dossier stage process (the `index`-th, from 2), restarted when it exits.
+
+    `figures_ready` says whether the figures process owns its partials partitions now:
+    a stage process that starts is told so at once (it applies no event before).
+    """
+
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        health: Health,
+        index: int,
+        figures_ready: Callable[[], bool],
+        on_batches: Callable[[list[float]], None] | None = None,
+        command: list[str] | None = None,
+        loglevel: str = "info",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            settings,
+            health,
+            StageStatus(),
+            name=f"stage process {index}",
+            component=f"stage process {index}",
+            command=command or [sys.executable, "-m", "stream_apps.stage_main"],
+            loglevel=loglevel,
+            **kwargs,
+        )
+        self.figures_ready = figures_ready
+        self.on_batches = on_batches
+
+    def child_started(self) -> None:
+        if self.figures_ready():
+            self.figures_owned()
+
+    def figures_owned(self) -> None:
+        """Tell the stage process the figures process owns its partials partitions."""
+        self.tell({"figures_owned": True})
+
+    def receive(self, message: dict[str, Any]) -> None:
+        report = message.get("status")
+        if report is None:
+            return
+        was_ready = self.status.ready
+        self.status.update(report)
+        if self.status.ready and not was_ready:
+            self.health.ok(self.component)
+        batches = report.get("batches")
+        if batches and self.on_batches is not None:
+            self.on_batches([float(x) for x in batches])
+
+
+class StageGroup:
+    """The worker's dossier stage as /health and /metrics see it: the stage of this
+    process and what the other stage processes last reported, summed."""
+
+    def __init__(self, local: DossierStage, others: Sequence[StageProcess] = ()) -> None:
+        self.local = local
+        self.others = list(others)
+        self.health = local.health  # the first process's: the children's outages too
+
+    def _reports(self) -> list[StageStatus]:
+        return [p.status for p in self.others]
+
+    def ready(self) -> bool:
+        return self.local.ready.is_set() and all(s.ready for s in self._reports())
+
+    def partitions(self) -> list[int]:
+        return sorted({*self.local.stores, *(p for s in self._reports() for p in s.partitions)})
+
+    def counts(self) -> dict[str, int]:
+        return _summed([self.local.counts(), *(s.counts for s in self._reports())])
+
+    def dossiers(self) -> dict[str, int]:
+        return _summed([self.local.dossiers(), *(s.dossiers for s in self._reports())])
+
+    def lag(self) -> dict[int, int]:
+        out = self.local.lag()
+        for s in self._reports():
+            out.update(s.lag)
+        return out
+
+    def open_dossiers(self) -> int:
+        return self.local.open_dossiers() + sum(s.open_dossiers for s in self._reports())
+
+    def clock(self) -> int:
+        return max([self.local.clock(), *(s.clock for s in self._reports())])
+
+    def down(self) -> dict[str, Any]:
+        """Outages any stage process sees, by service (the first process's when several)."""
+        out: dict[str, Any] = {}
+        for s in self._reports():
+            out.update(s.down)
+        out.update(self.health.report())
+        return out
+
+    def retries(self) -> dict[str, int]:
+        return _summed([self.health.retries, *(s.retries for s in self._reports())])
+
+    def processes(self) -> list[dict[str, Any]]:
+        """Each stage process: its pid, partitions, readiness and restarts."""
+        first = {
+            "pid": os.getpid(),
+            "partitions": sorted(self.local.stores),
+            "ready": self.local.ready.is_set(),
+            "restarts": 0,
+        }
+        return [first] + [
+            {
+                "pid": p.status.pid,
+                "partitions": p.status.partitions,
+                "ready": p.status.ready,
+                "restarts": p.status.restarts,
+            }
+            for p in self.others
+        ]
+
+
+def _summed(parts: Sequence[dict[str, int]]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for part in parts:
+        for name, value in part.items():
+            total[name] = total.get(name, 0) + value
+    return total
+
+
+class WorkerLink(Service):
+    """A stage process's side of the line: told when the figures process owns its
+    partials partitions, and reporting to the worker every `REPORT_S` seconds."""
+
+    def __init__(self, stage: DossierStage, sock: socket.socket, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.stage = stage
+        self.batches: list[float] = []  # batch durations not reported yet
+        self._sock = sock
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+
+    async def on_start(self) -> None:
+        self._reader, self._writer = await asyncio.open_unix_connection(sock=self._sock)
+        self.stage.on_batch = self.batches.append
+
+    async def on_stop(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+
+    @Service.task
+    async def _listen(self) -> None:
+        assert self._reader is not None
+        while not self.should_stop:
+            line = await self._reader.readline()
+            if not line:
+                # The worker is stopping (it sends SIGTERM too) or gone: stop as SIGTERM
+                # would, the batch in hand checkpointed (a second SIGTERM changes nothing).
+                log.info("stage process: the worker closed its socket: stopping")
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+            self.receive(orjson.loads(line))
+
+    def receive(self, message: dict[str, Any]) -> None:
+        """One message from the worker."""
+        if message.get("figures_owned"):
+            self.stage.figures_owned()
+
+    def report(self) -> bytes:
+        """The next report to the worker: the stage now, and the batches since the last."""
+        batches, self.batches = self.batches, []
+        return encode({"status": {**stage_report(self.stage), "batches": batches}})
+
+    @Service.timer(REPORT_S)
+    async def _report(self) -> None:
+        if self._writer is not None and not self._writer.is_closing():
+            self._writer.write(self.report())

@@ -58,7 +58,7 @@ from stream_apps.webhooks import aiohttp_post, deliver
 log = logging.getLogger(__name__)
 
 
-STATUS_INTERVAL_S = 0.5  # how often the figures process reports to the stage process
+STATUS_INTERVAL_S = 0.5  # how often the figures process reports to the worker
 
 
 def create_app(
@@ -83,7 +83,7 @@ def create_app(
         table_standby_replicas=0,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
-        web_enabled=False,  # /health and /metrics are the stage process's
+        web_enabled=False,  # /health and /metrics: the worker's first process
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=max(0.5, settings.session_timeout_s / 10),
         broker_credentials=faust_credentials(settings),

@@ -1,8 +1,8 @@
-"""The figures process's side of the line to the dossier stage (see `stream_apps.figures_link`).
+"""The figures process's side of the line to the worker (see `stream_apps.figures_link`).
 
-A service of the figures process: it holds the socket to the stage process, the figures
-stage's own `Health` (Redis outages, and Kafka ones of its alert publishing), and the
-producer its alerts are published with.
+A service of the figures process: it holds the socket to the worker's first process, the
+figures stage's own `Health` (Redis outages, and Kafka ones of its alert publishing), and
+the producer its alerts are published with.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 
 class StageLink(Service):
-    """What the figures stage needs of the stage process, and what it tells it."""
+    """What the figures stage needs of the worker, and what it tells it."""
 
     def __init__(self, settings: WorkerSettings, sock: socket.socket, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -49,7 +49,7 @@ class StageLink(Service):
             self._writer.close()
 
     def tell(self, message: dict[str, Any]) -> None:
-        """Send one message to the stage process (lost if it is gone: then so are we)."""
+        """Send one message to the worker (lost if it is gone: then so are we)."""
         if self._writer is not None and not self._writer.is_closing():
             self._writer.write(encode(message))
 

@@ -1,4 +1,4 @@
-"""The worker's health and metrics endpoint, served by its dossier stage process.
+"""The worker's health and metrics endpoint, served by its first process.
 
 `/health` says what all of the worker's processes are doing: the dossier stage's state in
 every stage process (`stream_apps.stage_group`), and what the figures process last

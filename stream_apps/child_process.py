@@ -102,8 +102,12 @@ class ChildProcess(Service, Generic[StatusT]):
         if self._writer is not None and not self._writer.is_closing():
             self._writer.write(encode(message))
 
+    def stopping(self) -> None:
+        """The worker is stopping this child (a subclass may tell others)."""
+
     async def on_stop(self) -> None:
         self._stopping = True
+        self.stopping()
         proc = self._proc
         if proc is None or proc.returncode is not None:
             return

@@ -130,6 +130,7 @@ class DossierStage(Service):
         self.committed: dict[int, int] = {}  # ... as the group last committed it
         self.on_batch: Callable[[float], None] | None = None
         self.ready = asyncio.Event()
+        self.leaving = False  # the worker is stopping: see `leave`
         # Set once the figures stage owns its partials partitions: events applied before
         # that would wait in the stage with no figure reaching Redis.
         self.figures_ready = asyncio.Event()
@@ -265,6 +266,11 @@ class DossierStage(Service):
                     await self.publish_partials()
                 except Exception:  # a bug must not stop the rounds for good: log it, go on
                     log.exception("publishing a round of partials failed")
+
+    def leave(self) -> None:
+        """The worker is stopping (its other stage processes first): a partition Kafka
+        gives this stage from now is not restored, but left to its next owner."""
+        self.leaving = True
 
     def figures_owned(self) -> None:
         """The figures stage owns its partials partitions (again): it has none of this
@@ -505,7 +511,7 @@ class DossierStage(Service):
                     end,
                 )
             await asyncio.sleep(0)
-            if self.should_stop:
+            if self.should_stop or self.leaving:
                 return self._restore_abandoned(partition, read)
         store.end_restore()
         loaded = time.perf_counter()
@@ -527,7 +533,7 @@ class DossierStage(Service):
                     len(store.records),
                 )
             await asyncio.sleep(0)
-            if self.should_stop:
+            if self.should_stop or self.leaving:
                 return self._restore_abandoned(partition, read)
         log.info(
             "partition %d assigned: %d dossiers restored (%d more retired) from %d changelog "

@@ -87,6 +87,8 @@ class StageProcess(ChildProcess[StageStatus]):
 
     `figures_ready` says whether the figures process owns its partials partitions now:
     a stage process that starts is told so at once (it applies no event before).
+    `on_stopping` runs as the worker stops it: the worker's first process stops its own
+    stage after the others, and would otherwise restore their partitions just to stop.
     """
 
     def __init__(
@@ -96,6 +98,7 @@ class StageProcess(ChildProcess[StageStatus]):
         index: int,
         figures_ready: Callable[[], bool],
         on_batches: Callable[[list[float]], None] | None = None,
+        on_stopping: Callable[[], None] | None = None,
         command: list[str] | None = None,
         loglevel: str = "info",
         **kwargs: Any,
@@ -112,6 +115,11 @@ class StageProcess(ChildProcess[StageStatus]):
         )
         self.figures_ready = figures_ready
         self.on_batches = on_batches
+        self.on_stopping = on_stopping  # the first process's stage leaves, restoring nothing
+
+    def stopping(self) -> None:
+        if self.on_stopping is not None:
+            self.on_stopping()
 
     def child_started(self) -> None:
         if self.figures_ready():

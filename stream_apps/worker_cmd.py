@@ -131,7 +131,14 @@ def build_worker(settings: WorkerSettings, loglevel: str = "info") -> mode.Worke
 
     figures = FiguresProcess(settings, stage.health, figures_owned, loglevel=loglevel)
     others.extend(
-        StageProcess(settings, stage.health, i, lambda: figures.status.ready, loglevel=loglevel)
+        StageProcess(
+            settings,
+            stage.health,
+            i,
+            lambda: figures.status.ready,
+            on_stopping=stage.leave,
+            loglevel=loglevel,
+        )
         for i in range(2, settings.stage_processes + 1)
     )
     stages = StageGroup(stage, others)

@@ -86,11 +86,13 @@ def test_a_restore_gives_the_event_loop_back_between_steps(monkeypatch: pytest.M
     assert figures.snapshot("city", int(NOW)).open_now == 120
 
 
+@pytest.mark.parametrize("how", ["stopping", "leaving"])
 def test_a_stopping_worker_gives_up_a_restore_and_owns_nothing(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, how: str
 ) -> None:
     # A worker left alone in its group while it stops is assigned the others' partitions:
     # restoring them all would hold its exit (seen: 30 s and more on a quarter's history).
+    # "leaving": the worker's first process, whose other stage processes stop before it.
     records = changelog(60)
     monkeypatch.setattr(dossier_stage, "RESTORE_STEP", 10)
     read: list[int] = []
@@ -116,7 +118,10 @@ def test_a_stopping_worker_gives_up_a_restore_and_owns_nothing(
         await stage.revoke(tps)
         assert stage.stores == {}
         read.clear()
-        stage._stopped.set()  # what `Service.stop` sets first
+        if how == "stopping":
+            stage._stopped.set()  # what `Service.stop` sets first
+        else:
+            stage.leave()  # what stopping another stage process of the worker does
         await stage.assign(tps)
 
     asyncio.run(scenario())

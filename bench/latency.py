@@ -572,10 +572,13 @@ def run_rate(
                 f"(events_in {watch.events_in}, dead-lettered {watch.dead_lettered})"
             )
 
-        # The stage process, then the figures process it started (None before the split).
         health = get_json(f"http://127.0.0.1:{port}/health") or {}
+        # The worker's first process, its figures process, then its other stage processes.
         figures_pid = (health.get("figures_process") or {}).get("pid")
-        meter = CpuMeter([child.pid, *([figures_pid] if figures_pid else [])])
+        stage_pids = [p.get("pid") for p in health.get("stage_processes", [])[1:]]
+        meter = CpuMeter(
+            [child.pid, *([figures_pid] if figures_pid else []), *(p for p in stage_pids if p)]
+        )
         sent = run_async(
             paced_publish(
                 bootstrap, topic, parts, keys, values, routes, rate, args.linger_ms / 1000, progress
@@ -713,6 +716,11 @@ def _share(value: float | None) -> str:
     return "–" if value is None else f"{value:.2f}"
 
 
+def _more_stages(measured: Sequence[float | None]) -> str:
+    """The CPU of the worker's stage processes after the first, or a dash."""
+    return _share(sum(v or 0 for v in measured[2:])) if len(measured) > 2 else "–"
+
+
 COLUMNS: list[tuple[str, Callable[[RateResult], str]]] = [
     ("rate/s", lambda r: f"{r.rate:,.0f}"),
     ("events", lambda r: f"{r.events:,}"),
@@ -725,6 +733,7 @@ COLUMNS: list[tuple[str, Callable[[RateResult], str]]] = [
     ("ack p50 ms", lambda r: f"{r.ack_ms['p50']:,.1f}" if r.ack_ms["p50"] is not None else "–"),
     ("worker cpu", lambda r: _share(r.cpu.measured[0])),
     ("figures cpu", lambda r: _share(r.cpu.measured[1]) if len(r.cpu.measured) > 1 else "–"),
+    ("stages+ cpu", lambda r: _more_stages(r.cpu.measured)),
     ("others cpu", lambda r: _share(r.cpu.others)),
     ("events_in", lambda r: "–" if r.events_in is None else f"{r.events_in:,}"),
     ("dead", lambda r: "–" if r.dead_lettered is None else f"{r.dead_lettered:,}"),

@@ -16,6 +16,7 @@ from stream_apps.book import new_partition_book
 from stream_apps.dossier_stage import DossierStage
 from stream_apps.figures_link import FiguresStatus
 from stream_apps.health import Health
+from stream_apps.metrics import WorkerMetrics
 from stream_apps.settings import WorkerSettings
 from stream_apps.stage_group import StageGroup, StageProcess, WorkerLink, stage_report
 from stream_apps.web import health_report
@@ -188,3 +189,45 @@ def test_a_stage_process_that_starts_while_the_figures_process_is_ready_is_told_
 def test_a_stage_process_is_not_told_of_figures_that_are_not_ready() -> None:
     code, process = run_listener(figures_ready=False)
     assert code == 0 and process.status.counts == {"applied": 0}
+
+
+def metric(text: str, name: str) -> float:
+    """The value of one sample line of the Prometheus text, e.g. `name{label="x"}`."""
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{name} not in the metrics")
+
+
+def test_metrics_sum_the_stage_processes_and_say_when_one_is_down() -> None:
+    s = stage()
+    s.ready.set()
+    second, _ = child(2, s.health)
+    group = StageGroup(s, [second])
+    metrics = WorkerMetrics(group, FiguresStatus(pid=99, ready=True))
+    second.on_batches = metrics.observe_batches
+    second.receive(
+        report(
+            ready=True,
+            partitions=[1, 3],
+            counts={"events_in": 700, "applied": 690, "dead_lettered": 2},
+            dossiers={"held": 40, "retired": 5},
+            lag={1: 10, 3: 0},
+            open_dossiers=30,
+            batches=[0.25, 0.5],
+            retries={"kafka": 4},
+        )
+    )
+    text = metrics.render()
+    assert metric(text, "dossier_events_in_total") == 700 + s.counts().get("events_in", 0)
+    assert metric(text, "dossier_held_dossiers") == 40
+    assert metric(text, "dossier_open_dossiers") == 30
+    assert metric(text, "dossier_assigned_partitions") == 2
+    assert metric(text, 'dossier_consumer_lag{partition="1"}') == 10
+    assert metric(text, "dossier_batch_seconds_count") == 2
+    assert metric(text, 'dossier_retries_total{service="kafka"}') == 4
+    assert metric(text, 'dossier_service_down{service="stages"}') == 0
+    s.health.failed(second.component, RuntimeError("stage process 2 exited with -9"))
+    text = metrics.render()
+    assert metric(text, 'dossier_service_down{service="stages"}') == 1
+    assert metric(text, 'dossier_retries_total{service="stages"}') == 1

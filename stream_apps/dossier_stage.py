@@ -131,6 +131,9 @@ class DossierStage(Service):
         self.on_batch: Callable[[float], None] | None = None
         self.ready = asyncio.Event()
         self.leaving = False  # the worker is stopping: see `leave`
+        # In event time, the latest event time of the worker's other stage processes: the
+        # figures of all its partitions are as of one clock, as in one stage process.
+        self.clock_floor = 0
         # Set once the figures stage owns its partials partitions: events applied before
         # that would wait in the stage with no figure reaching Redis.
         self.figures_ready = asyncio.Event()
@@ -577,9 +580,10 @@ class DossierStage(Service):
 
     # -- partial figures --------------------------------------------------------------
     def clock(self) -> int:
-        """The figures' clock T: the wall clock, or the latest event time when replaying."""
+        """The figures' clock T: the wall clock, or the latest event time when replaying
+        (of every partition of the worker: see `clock_floor`)."""
         if self.settings.clock == "event":
-            return int(self.event_clock())
+            return max(int(self.event_clock()), self.clock_floor)
         return int(time.time())
 
     def request_full_publish(self) -> None:

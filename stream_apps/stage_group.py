@@ -116,12 +116,15 @@ class StageProcess(ChildProcess[StageStatus]):
         self.figures_ready = figures_ready
         self.on_batches = on_batches
         self.on_stopping = on_stopping  # the first process's stage leaves, restoring nothing
+        self.on_report: Callable[[], None] | None = None  # after each report (StageGroup)
+        self._floor_told = 0
 
     def stopping(self) -> None:
         if self.on_stopping is not None:
             self.on_stopping()
 
     def child_started(self) -> None:
+        self._floor_told = 0
         if self.figures_ready():
             self.figures_owned()
 
@@ -129,12 +132,21 @@ class StageProcess(ChildProcess[StageStatus]):
         """Tell the stage process the figures process owns its partials partitions."""
         self.tell({"figures_owned": True})
 
+    def clock_floor(self, t: int) -> None:
+        """Tell the stage process the latest event time of the worker's partitions (once
+        for each new one: a stage process started again is told again)."""
+        if t > self._floor_told:
+            self.tell({"clock_floor": t})
+            self._floor_told = t
+
     def receive(self, message: dict[str, Any]) -> None:
         report = message.get("status")
         if report is None:
             return
         was_ready = self.status.ready
         self.status.update(report)
+        if self.on_report is not None:
+            self.on_report()
         if self.status.ready and not was_ready:
             self.health.ok(self.component)
         batches = report.get("batches")
@@ -150,6 +162,22 @@ class StageGroup:
         self.local = local
         self.others = list(others)
         self.health = local.health  # the first process's: the children's outages too
+        if local.settings.clock == "event":
+            for other in self.others:
+                other.on_report = self.share_clock
+
+    def share_clock(self) -> None:
+        """In event time, give every stage process the latest event time of them all.
+
+        One stage process cuts its rounds at the latest event time of its partitions, and
+        the figures of a partition behind it are as of that clock too. Several share it:
+        without, each one's figures would be as of its own partitions' latest event, and
+        the worker's final figures as of several clocks.
+        """
+        floor = max([int(self.local.event_clock()), *(s.clock for s in self._reports())])
+        self.local.clock_floor = max(self.local.clock_floor, floor)
+        for other in self.others:
+            other.clock_floor(floor)
 
     def _reports(self) -> list[StageStatus]:
         return [p.status for p in self.others]
@@ -253,6 +281,9 @@ class WorkerLink(Service):
         """One message from the worker."""
         if message.get("figures_owned"):
             self.stage.figures_owned()
+        floor = message.get("clock_floor")
+        if floor is not None:
+            self.stage.clock_floor = max(self.stage.clock_floor, int(floor))
 
     def report(self) -> bytes:
         """The next report to the worker: the stage now, and the batches since the last."""

@@ -14,11 +14,15 @@ from __future__ import annotations
 import os
 import signal
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import redis
 
+from domain.calendar import VN_TZ
+from tests.factories import event_doc
 from tests.integration.pipeline import (
     clock_of,
     contract_view,
@@ -56,11 +60,20 @@ def test_two_stage_processes_stay_exact_through_a_killed_one(
         tmp_path / "workload.jsonl",
         *("--start", "2025-07-01", "--days", "20", "--seed", "43", "--scale", "0.01"),
     )
+    # The last event, three days after the rest, is in one stage process's partitions:
+    # the other's dossiers must be as of its time too (some of them overdue by then).
+    late_at = datetime.fromtimestamp(clock_of(events_of(lines)) + 3 * 86400, VN_TZ)
+    late = event_doc("submitted", at=late_at, dossier_id="HP-SO-YTE-2507-999999")
+    lines.append(orjson.dumps(late))
     events = events_of(lines)
     keys = [e.dossier_id.encode() for e in events]
     half = len(lines) // 2
     t = clock_of(events)
     want = expected_view(reference_snapshots(events, t), reference_series(events, t))
+    at_t, three_days_before = (
+        reference_snapshots(events[:-1], now)["city"]["overdue_now"] for now in (t, t - 3 * 86400)
+    )
+    assert at_t != three_days_before, "the three days must change a figure, or this shows nothing"
     env = worker_env(stack, names, tmp_path) | {
         "DOSSIER_CLOCK": "event",
         "DOSSIER_STAGE_PROCESSES": "2",

@@ -231,3 +231,50 @@ def test_metrics_sum_the_stage_processes_and_say_when_one_is_down() -> None:
     text = metrics.render()
     assert metric(text, 'dossier_service_down{service="stages"}') == 1
     assert metric(text, 'dossier_retries_total{service="stages"}') == 1
+
+
+def event_stage() -> DossierStage:
+    return DossierStage(
+        WorkerSettings(alerts=False, clock="event"),
+        Lifecycle(calendar_resume(CALENDAR)),
+        lambda _p: new_partition_book(CALENDAR, second_supplement_late=True),
+    )
+
+
+def test_in_event_time_every_stage_process_gets_the_latest_event_time_of_them_all() -> None:
+    s = event_stage()
+    second, _ = child(2, s.health)
+    told: list[dict[str, Any]] = []
+    second.tell = told.append  # type: ignore[method-assign]
+    group = StageGroup(s, [second])
+    second.receive(report(ready=True, partitions=[1], clock=1_751_400_000))
+    assert s.clock() == 1_751_400_000  # the first process's stage: no partition of its own
+    assert told == [{"clock_floor": 1_751_400_000}]
+    second.receive(report(ready=True, partitions=[1], clock=1_751_400_000))
+    assert told == [{"clock_floor": 1_751_400_000}]  # told once
+    second.child_started()  # started again: told again at its next report
+    second.receive(report(ready=True, partitions=[1], clock=1_751_400_000))
+    assert told[-1] == {"clock_floor": 1_751_400_000} and len(told) == 2
+    assert group.clock() == 1_751_400_000
+
+
+def test_a_live_worker_shares_no_clock() -> None:
+    s = stage()  # live
+    second, _ = child(2, s.health)
+    told: list[dict[str, Any]] = []
+    second.tell = told.append  # type: ignore[method-assign]
+    StageGroup(s, [second])
+    second.receive(report(ready=True, partitions=[1], clock=1_751_400_000))
+    assert told == [] and s.clock_floor == 0
+
+
+def test_a_stage_process_takes_the_clock_floor_and_never_lowers_it() -> None:
+    s = event_stage()
+    link = WorkerLink(s, socket.socket())
+    link.receive({"clock_floor": 1_751_400_000})
+    assert s.clock() == 1_751_400_000
+    link.receive({"clock_floor": 1_751_000_000})
+    assert s.clock() == 1_751_400_000
+    live = stage()
+    WorkerLink(live, socket.socket()).receive({"clock_floor": 1_751_400_000})
+    assert live.clock() > 1_751_400_000 + 86400 * 365  # the wall clock: 2026 and later

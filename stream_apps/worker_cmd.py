@@ -62,7 +62,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         type=int,
         metavar="N",
         help="dossier stage processes, each taking a share of the partitions; one per core "
-        "speeds up replays and catch-ups (DOSSIER_STAGE_PROCESSES, default 1)",
+        "speeds up replays and catch-ups, at the cost of one clock per snapshot while they "
+        "last (docs/redis-contract.md) (DOSSIER_STAGE_PROCESSES, default 1)",
     )
 
 

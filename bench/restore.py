@@ -117,6 +117,14 @@ def write_changelog(
     return written
 
 
+def shared_out(health: dict[str, Any]) -> bool:
+    """With several stage processes (`stage_processes` in /health), each owns a share
+    of the partitions (while there are enough): the first may own them all for a while."""
+    stages = health.get("stage_processes") or []
+    shares = [p for p in stages if p.get("partitions")]
+    return len(shares) >= min(len(stages), len(health.get("partitions", [])))
+
+
 class Sampler(threading.Thread):
     """Reads /health every SAMPLE_S; notes the slowest answer and when all are restored."""
 
@@ -136,7 +144,7 @@ class Sampler(threading.Thread):
             if doc is not None:
                 self.answers += 1
                 self.slowest_s = max(self.slowest_s, took)
-                if len(doc.get("partitions", [])) == self.partitions:
+                if len(doc.get("partitions", [])) == self.partitions and shared_out(doc):
                     self.restored_at = time.perf_counter()
             self._halt.wait(max(0.0, SAMPLE_S - took))
 

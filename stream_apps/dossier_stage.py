@@ -21,7 +21,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -134,6 +134,9 @@ class DossierStage(Service):
         # In event time, the latest event time of the worker's other stage processes: the
         # figures of all its partitions are as of one clock, as in one stage process.
         self.clock_floor = 0
+        # Asked once, at the first assignment: True to restore nothing yet (the worker's
+        # other stage processes are joining: see `stream_apps.stage_group`).
+        self.before_first_restore: Callable[[], Awaitable[bool]] | None = None
         # Set once the figures stage owns its partials partitions: events applied before
         # that would wait in the stage with no figure reaching Redis.
         self.figures_ready = asyncio.Event()
@@ -452,6 +455,17 @@ class DossierStage(Service):
 
     # -- rebalance ----------------------------------------------------------------------
     async def assign(self, tps: set[TopicPartition]) -> None:
+        hook, self.before_first_restore = self.before_first_restore, None
+        if hook is not None and tps and await hook():
+            # Other stage processes of this worker are joining the group: the rebalance
+            # their joining brings gives this one its share, which it restores then, not
+            # every partition now (meanwhile it applies nothing: no store, no commit).
+            log.info(
+                "partitions %s: not restored now: the worker's other stage processes are "
+                "joining its group, and the rebalance that follows shares the partitions out",
+                sorted(tp.partition for tp in tps),
+            )
+            return
         async with self.lock:
             for tp in sorted(tps, key=lambda t: t.partition):
                 if tp.partition in self.stores:

@@ -23,6 +23,7 @@ import os
 import signal
 import socket
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 # A stage process reports this often: /health's sum, the position a benchmark holds Redis
 # to, is at most this old (plus the socket) for the stage processes after the first.
 REPORT_S = 0.1
+JOIN_WAIT_S = 15.0  # how long the first stage waits, at most, for the others to start
 
 
 @dataclass
@@ -54,8 +56,10 @@ class StageStatus(ChildStatus):
     clock: int = 0
     down: dict[str, Any] = field(default_factory=dict)
     retries: dict[str, int] = field(default_factory=dict)
+    reported: bool = False  # since the process was (last) started
 
     def update(self, report: dict[str, Any]) -> None:
+        self.reported = True
         self.ready = bool(report.get("ready"))
         self.partitions = [int(p) for p in report.get("partitions", [])]
         self.counts = {k: int(v) for k, v in report.get("counts", {}).items()}
@@ -125,6 +129,7 @@ class StageProcess(ChildProcess[StageStatus]):
 
     def child_started(self) -> None:
         self._floor_told = 0
+        self.status.reported = False
         if self.figures_ready():
             self.figures_owned()
 
@@ -165,6 +170,26 @@ class StageGroup:
         if local.settings.clock == "event":
             for other in self.others:
                 other.on_report = self.share_clock
+        if self.others:
+            local.before_first_restore = self.others_joining
+
+    async def others_joining(self, wait_s: float = JOIN_WAIT_S) -> bool:
+        """At the first assignment of the first process's stage: whether the other stage
+        processes are joining the consumer group, so that a rebalance will follow.
+
+        The first process's stage joins the group first and is given every partition; the
+        others join a moment later (they start as processes of their own). Restoring every
+        partition now would only be undone by that rebalance (and the process would keep
+        the memory). So wait up to `wait_s` for every other stage process to report (it
+        has subscribed by then): True when one of them owns nothing yet.
+        """
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            statuses = self._reports()
+            if all(s.reported for s in statuses):
+                return any(not s.partitions for s in statuses)
+            await asyncio.sleep(0.05)
+        return False
 
     def share_clock(self) -> None:
         """In event time, give every stage process the latest event time of them all.

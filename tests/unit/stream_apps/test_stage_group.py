@@ -278,3 +278,37 @@ def test_a_stage_process_takes_the_clock_floor_and_never_lowers_it() -> None:
     live = stage()
     WorkerLink(live, socket.socket()).receive({"clock_floor": 1_751_400_000})
     assert live.clock() > 1_751_400_000 + 86400 * 365  # the wall clock: 2026 and later
+
+
+def test_the_first_stage_restores_nothing_while_the_others_join_with_no_share() -> None:
+    s = stage()
+    second, _ = child(2, s.health)
+    third, _ = child(3, s.health)
+    group = StageGroup(s, [second, third])
+    assert s.before_first_restore == group.others_joining
+
+    async def scenario() -> list[bool]:
+        answers = [await group.others_joining(wait_s=0.2)]  # nobody reported: restore
+        second.receive(report(ready=False, partitions=[]))
+
+        async def third_reports_later() -> None:
+            await asyncio.sleep(0.1)
+            third.receive(report(ready=False, partitions=[]))
+
+        later = asyncio.create_task(third_reports_later())
+        answers.append(await group.others_joining(wait_s=5))  # waits for the third
+        await later
+        second.receive(report(ready=True, partitions=[1]))
+        third.receive(report(ready=True, partitions=[2]))
+        answers.append(await group.others_joining(wait_s=0.2))  # every one has a share
+        second.child_started()  # started again: it has not reported since
+        answers.append(await group.others_joining(wait_s=0.2))
+        return answers
+
+    assert asyncio.run(scenario()) == [False, True, False, False]
+
+
+def test_one_stage_process_never_waits_for_others() -> None:
+    s = stage()
+    StageGroup(s, [])
+    assert s.before_first_restore is None

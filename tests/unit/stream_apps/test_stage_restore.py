@@ -127,3 +127,43 @@ def test_a_stopping_worker_gives_up_a_restore_and_owns_nothing(
     asyncio.run(scenario())
     assert stage.stores == {}  # nothing half-restored is taken on
     assert read == [0]  # it gave up after the first step
+
+
+def test_a_first_assignment_given_back_for_the_other_stage_processes_restores_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    records = changelog(20)
+    read: list[int] = []
+
+    async def batches(*_: Any, max_records: int, **__: Any) -> AsyncIterator[Any]:
+        read.append(0)
+        yield records, len(records), len(records)
+
+    monkeypatch.setattr(dossier_stage, "partition_batches", batches)
+    settings = WorkerSettings(clock="event", alerts=False)
+    stage = DossierStage(
+        settings,
+        Lifecycle(calendar_resume(CALENDAR)),
+        lambda _p: new_partition_book(CALENDAR, second_supplement_late=True),
+        registry=AgencyRegistry.default(),
+    )
+    asked: list[int] = []
+
+    async def others_joining() -> bool:
+        asked.append(1)
+        return True
+
+    stage.before_first_restore = others_joining
+    tps = {TopicPartition(settings.events_topic, p) for p in (0, 1, 2, 3)}
+    mine = {TopicPartition(settings.events_topic, p) for p in (0, 2)}
+
+    async def scenario() -> None:
+        await stage.assign(tps)  # the first assignment: given back, nothing restored
+        assert stage.stores == {} and read == [] and not stage.ready.is_set()
+        await stage.revoke(tps)
+        await stage.assign(mine)  # after the rebalance: its share, restored
+        assert sorted(stage.stores) == [0, 2] and stage.ready.is_set()
+
+    asyncio.run(scenario())
+    assert asked == [1]  # asked once
+    assert len(read) == 2

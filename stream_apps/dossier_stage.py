@@ -456,7 +456,7 @@ class DossierStage(Service):
     # -- rebalance ----------------------------------------------------------------------
     async def assign(self, tps: set[TopicPartition]) -> None:
         hook, self.before_first_restore = self.before_first_restore, None
-        if hook is not None and tps and await hook():
+        if hook is not None and self._every_partition(tps) and await hook():
             # Other stage processes of this worker are joining the group: the rebalance
             # their joining brings gives this one its share, which it restores then, not
             # every partition now (meanwhile it applies nothing: no store, no commit).
@@ -493,6 +493,15 @@ class DossierStage(Service):
                     self.positions[tp.partition] = self.committed[tp.partition] = committed
             self.heap.after_batch()  # the restored states are long-lived: freeze them
         self.ready.set()
+
+    def _every_partition(self, tps: set[TopicPartition]) -> bool:
+        """Whether `tps` is every partition of the events topic: this stage process is
+        alone in the group's assignment (with others in it, each gets a share)."""
+        known = None
+        if self._consumer is not None:
+            known = self._consumer.partitions_for_topic(self.settings.events_topic)
+        every = set(known) if known else set(range(self.settings.partitions))
+        return bool(tps) and {tp.partition for tp in tps} >= every
 
     async def _restore(
         self, partition: int, store: PartitionStore, figures: PartitionFigures

@@ -174,8 +174,9 @@ class StageGroup:
             local.before_first_restore = self.others_joining
 
     async def others_joining(self, wait_s: float = JOIN_WAIT_S) -> bool:
-        """At the first assignment of the first process's stage: whether the other stage
-        processes are joining the consumer group, so that a rebalance will follow.
+        """At the first assignment of the first process's stage, when it was given every
+        partition: whether the other stage processes are joining the consumer group, so
+        that a rebalance will follow.
 
         The first process's stage joins the group first and is given every partition; the
         others join a moment later (they start as processes of their own). Restoring every

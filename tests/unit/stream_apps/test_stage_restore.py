@@ -167,3 +167,34 @@ def test_a_first_assignment_given_back_for_the_other_stage_processes_restores_no
     asyncio.run(scenario())
     assert asked == [1]  # asked once
     assert len(read) == 2
+
+
+def test_a_first_assignment_of_a_share_is_restored_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The other stage processes joined the same generation: no rebalance is coming, so
+    # giving the share back would leave it unowned.
+    records = changelog(5)
+
+    async def batches(*_: Any, max_records: int, **__: Any) -> AsyncIterator[Any]:
+        yield records, len(records), len(records)
+
+    monkeypatch.setattr(dossier_stage, "partition_batches", batches)
+    settings = WorkerSettings(clock="event", alerts=False, partitions=4)
+    stage = DossierStage(
+        settings,
+        Lifecycle(calendar_resume(CALENDAR)),
+        lambda _p: new_partition_book(CALENDAR, second_supplement_late=True),
+        registry=AgencyRegistry.default(),
+    )
+    asked: list[int] = []
+
+    async def others_joining() -> bool:
+        asked.append(1)
+        return True
+
+    stage.before_first_restore = others_joining
+    share = {TopicPartition(settings.events_topic, p) for p in (1, 3)}
+    asyncio.run(stage.assign(share))
+    assert sorted(stage.stores) == [1, 3] and stage.ready.is_set()
+    assert asked == [] and stage.before_first_restore is None

@@ -9,7 +9,9 @@ partitions and rounds of partials, as separate workers would (docs/worker.md,
 - one figures process merges all their rounds; when it says it owns its partials
   partitions, every stage process is told, and publishes every partial again;
 - one `/health` and one `/metrics` say what all of them do (`StageGroup`);
-- the first process restarts a stage process that exits, and they all die with it.
+- the first process restarts a stage process that exits, and they all die with it;
+- at the start, the first process's stage restores nothing until the others have joined
+  (`StageGroup.others_joining`), and in event time all share one clock (`share_clock`).
 
 This module holds both ends of the line: `StageProcess` and `StageGroup` in the first
 process, `WorkerLink` in each child.

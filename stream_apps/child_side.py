@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -57,3 +58,20 @@ def connect(what: str, module: str) -> tuple[socket.socket, dict[str, Any], str]
     sock = socket.socket(fileno=int(fd))
     doc = orjson.loads(read_line(sock, what))["settings"]
     return sock, doc, os.environ.get(LOGLEVEL_ENV, "info")
+
+
+def run(what: str, module: str, build: Callable[[Any, socket.socket, str], Any]) -> int:
+    """A child's main: its socket and settings, the compiled core activated (before
+    anything imports it: the settings module does), then `build(settings, socket,
+    loglevel)` run from the command line (a mode or Faust worker)."""
+    line = connect(what, module)
+    if line is None:
+        return 2
+    sock, doc, loglevel = line
+    from common import native
+
+    native.activate()
+    from stream_apps.settings import WorkerSettings
+
+    build(WorkerSettings(**doc), sock, loglevel).execute_from_commandline()
+    return 0

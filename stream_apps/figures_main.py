@@ -13,8 +13,7 @@ import contextlib
 import socket
 from typing import TYPE_CHECKING
 
-from common import native
-from stream_apps.child_side import connect
+from stream_apps.child_side import run
 
 if TYPE_CHECKING:  # imported in the functions: after `native.activate()`
     import faust
@@ -23,15 +22,7 @@ if TYPE_CHECKING:  # imported in the functions: after `native.activate()`
 
 
 def main() -> int:
-    line = connect("figures process", "stream_apps.figures_main")
-    if line is None:
-        return 2
-    sock, doc, loglevel = line
-    native.activate()  # before the figures stage imports the compiled core
-    from stream_apps.settings import WorkerSettings
-
-    build_figures_worker(WorkerSettings(**doc), sock, loglevel).execute_from_commandline()
-    return 0
+    return run("figures process", "stream_apps.figures_main", build_figures_worker)
 
 
 def build_figures_worker(

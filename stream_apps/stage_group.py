@@ -168,7 +168,6 @@ class StageGroup:
     def __init__(self, local: DossierStage, others: Sequence[StageProcess] = ()) -> None:
         self.local = local
         self.others = list(others)
-        self.health = local.health  # the first process's: the children's outages too
         if local.settings.clock == "event":
             for other in self.others:
                 other.on_report = self.share_clock
@@ -239,11 +238,11 @@ class StageGroup:
         out: dict[str, Any] = {}
         for s in self._reports():
             out.update(s.down)
-        out.update(self.health.report())
+        out.update(self.local.health.report())  # the children's own outages too
         return out
 
     def retries(self) -> dict[str, int]:
-        return _summed([self.health.retries, *(s.retries for s in self._reports())])
+        return _summed([self.local.health.retries, *(s.retries for s in self._reports())])
 
     def processes(self) -> list[dict[str, Any]]:
         """Each stage process: its pid, partitions, readiness and restarts."""

@@ -24,9 +24,9 @@ from stream_apps.web import health_report
 CALENDAR = WorkingCalendar()
 
 
-def stage() -> DossierStage:
+def stage(clock: str = "live") -> DossierStage:
     return DossierStage(
-        WorkerSettings(alerts=False),
+        WorkerSettings(alerts=False, clock=clock),
         Lifecycle(calendar_resume(CALENDAR)),
         lambda _p: new_partition_book(CALENDAR, second_supplement_late=True),
     )
@@ -233,16 +233,8 @@ def test_metrics_sum_the_stage_processes_and_say_when_one_is_down() -> None:
     assert metric(text, 'dossier_retries_total{service="stages"}') == 1
 
 
-def event_stage() -> DossierStage:
-    return DossierStage(
-        WorkerSettings(alerts=False, clock="event"),
-        Lifecycle(calendar_resume(CALENDAR)),
-        lambda _p: new_partition_book(CALENDAR, second_supplement_late=True),
-    )
-
-
 def test_in_event_time_every_stage_process_gets_the_latest_event_time_of_them_all() -> None:
-    s = event_stage()
+    s = stage(clock="event")
     second, _ = child(2, s.health)
     told: list[dict[str, Any]] = []
     second.tell = told.append  # type: ignore[method-assign]
@@ -269,7 +261,7 @@ def test_a_live_worker_shares_no_clock() -> None:
 
 
 def test_a_stage_process_takes_the_clock_floor_and_never_lowers_it() -> None:
-    s = event_stage()
+    s = stage(clock="event")
     link = WorkerLink(s, socket.socket())
     link.receive({"clock_floor": 1_751_400_000})
     assert s.clock() == 1_751_400_000

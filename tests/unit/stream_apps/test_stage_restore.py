@@ -86,6 +86,28 @@ def test_a_restore_gives_the_event_loop_back_between_steps(monkeypatch: pytest.M
     assert figures.snapshot("city", int(NOW)).open_now == 120
 
 
+def restoring_stage(settings: WorkerSettings) -> DossierStage:
+    return DossierStage(
+        settings,
+        Lifecycle(calendar_resume(CALENDAR)),
+        lambda _p: new_partition_book(CALENDAR, second_supplement_late=True),
+        registry=AgencyRegistry.default(),
+    )
+
+
+def others_joining_on(stage: DossierStage) -> list[int]:
+    """Give `stage` a first-restore hook that says the others are joining; the list
+    grows by one each time it is asked."""
+    asked: list[int] = []
+
+    async def others_joining() -> bool:
+        asked.append(1)
+        return True
+
+    stage.before_first_restore = others_joining
+    return asked
+
+
 @pytest.mark.parametrize("how", ["stopping", "leaving"])
 def test_a_stopping_worker_gives_up_a_restore_and_owns_nothing(
     monkeypatch: pytest.MonkeyPatch, how: str
@@ -104,12 +126,7 @@ def test_a_stopping_worker_gives_up_a_restore_and_owns_nothing(
 
     monkeypatch.setattr(dossier_stage, "partition_batches", batches)
     settings = WorkerSettings(clock="event", alerts=False)
-    stage = DossierStage(
-        settings,
-        Lifecycle(calendar_resume(CALENDAR)),
-        lambda _p: new_partition_book(CALENDAR, second_supplement_late=True),
-        registry=AgencyRegistry.default(),
-    )
+    stage = restoring_stage(settings)
     tps = {TopicPartition(settings.events_topic, p) for p in (0, 1)}
 
     async def scenario() -> None:
@@ -141,19 +158,8 @@ def test_a_first_assignment_given_back_for_the_other_stage_processes_restores_no
 
     monkeypatch.setattr(dossier_stage, "partition_batches", batches)
     settings = WorkerSettings(clock="event", alerts=False)
-    stage = DossierStage(
-        settings,
-        Lifecycle(calendar_resume(CALENDAR)),
-        lambda _p: new_partition_book(CALENDAR, second_supplement_late=True),
-        registry=AgencyRegistry.default(),
-    )
-    asked: list[int] = []
-
-    async def others_joining() -> bool:
-        asked.append(1)
-        return True
-
-    stage.before_first_restore = others_joining
+    stage = restoring_stage(settings)
+    asked = others_joining_on(stage)
     tps = {TopicPartition(settings.events_topic, p) for p in (0, 1, 2, 3)}
     mine = {TopicPartition(settings.events_topic, p) for p in (0, 2)}
 
@@ -181,19 +187,8 @@ def test_a_first_assignment_of_a_share_is_restored_at_once(
 
     monkeypatch.setattr(dossier_stage, "partition_batches", batches)
     settings = WorkerSettings(clock="event", alerts=False, partitions=4)
-    stage = DossierStage(
-        settings,
-        Lifecycle(calendar_resume(CALENDAR)),
-        lambda _p: new_partition_book(CALENDAR, second_supplement_late=True),
-        registry=AgencyRegistry.default(),
-    )
-    asked: list[int] = []
-
-    async def others_joining() -> bool:
-        asked.append(1)
-        return True
-
-    stage.before_first_restore = others_joining
+    stage = restoring_stage(settings)
+    asked = others_joining_on(stage)
     share = {TopicPartition(settings.events_topic, p) for p in (1, 3)}
     asyncio.run(stage.assign(share))
     assert sorted(stage.stores) == [1, 3] and stage.ready.is_set()

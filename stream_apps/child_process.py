@@ -102,6 +102,10 @@ class ChildProcess(Service, Generic[StatusT]):
         if self._writer is not None and not self._writer.is_closing():
             self._writer.write(encode(message))
 
+    def connected(self) -> bool:
+        """Whether the child is running and its socket open (and not being stopped)."""
+        return self._writer is not None and not self._writer.is_closing() and not self._stopping
+
     def stopping(self) -> None:
         """The worker is stopping this child (a subclass may tell others)."""
 

@@ -37,6 +37,7 @@ from schemas.signing import Verifier
 from stream_apps.alert_history import AlertHistory
 from stream_apps.health import Backoff, Health
 from stream_apps.heap import HeapKeeper
+from stream_apps.joint_rounds import ROUND_SPACING, Agree
 from stream_apps.kafka_io import (
     Header,
     idempotent_producer,
@@ -51,6 +52,7 @@ from stream_apps.partials import (
     SAMPLES_PREFIX,
     SERIES_PREFIX,
     Round,
+    RoundGroup,
     round_messages,
     series_buckets,
 )
@@ -88,7 +90,6 @@ YIELD_EVERY_S = 0.01  # the stage gives the event loop back this often within a 
 RESTORE_STEP = 5000  # changelog records read, or dossiers rebuilt, between yields
 RESTORE_LOG_S = 5.0  # seconds between restore progress lines
 DEAD_LETTER_MAX_BYTES = 256 * 1024  # larger dead letters keep their first bytes only
-ROUND_SPACING = 3.0  # rounds start at least this many times their own cost apart
 FEED_CAP = 1000  # most stuck (and flagged) dossiers listed per agency and partition
 
 
@@ -153,6 +154,10 @@ class DossierStage(Service):
         self._last_round = 0.0  # monotonic time the last round was cut
         self._round_cost_s = 0.0  # ... and how long cutting it took
         self._last_series = 0.0  # ... and the last one with the time series
+        # With several stage processes the worker's first process says when to cut a round
+        # and at what clock (`joint_round`): the stage cuts none on its own.
+        self.joint = settings.stage_processes > 1
+        self._cut_wanted = False  # a joint round waits: stop at the next slice boundary
 
     # -- lifecycle ----------------------------------------------------------------------
     async def on_start(self) -> None:
@@ -252,7 +257,7 @@ class DossierStage(Service):
                     for tp, offset in done.items():
                         if tp.partition in self.stores:
                             self.positions[tp.partition] = offset
-                if self.round_due():
+                if not self.joint and self.round_due():
                     await self.publish_partials()
             self.heap.after_batch()
             self.batches += 1
@@ -265,7 +270,7 @@ class DossierStage(Service):
         """Rounds while no events arrive, when only the clock moves figures (while events
         arrive, `_run` cuts them itself, between slices)."""
         await self.figures_ready.wait()
-        while not self.should_stop:
+        while not self.should_stop and not self.joint:
             await self.sleep(self.settings.flush_interval_s)
             if self.round_due():
                 try:
@@ -375,7 +380,7 @@ class DossierStage(Service):
                 if applied and applied % 50 == 0 and (tick := time.perf_counter()) >= next_yield:
                     await asyncio.sleep(0)  # let the figures stage and the timers run
                     next_yield = tick + YIELD_EVERY_S
-                    if tick >= deadline:
+                    if tick >= deadline or self._cut_wanted:
                         break
                 _, letters = store.process(
                     record.offset,
@@ -605,8 +610,12 @@ class DossierStage(Service):
     def clock(self) -> int:
         """The figures' clock T: the wall clock, or the latest event time when replaying
         (of every partition of the worker: see `clock_floor`)."""
+        return max(self.own_clock(), self.clock_floor)
+
+    def own_clock(self) -> int:
+        """The wall clock, or the latest event time of this stage's own partitions."""
         if self.settings.clock == "event":
-            return max(int(self.event_clock()), self.clock_floor)
+            return int(self.event_clock())
         return int(time.time())
 
     def request_full_publish(self) -> None:
@@ -615,8 +624,12 @@ class DossierStage(Service):
         self._full_due = True
         self._samples_all_due = True
 
-    def partials(self, t: int, *, with_series: bool) -> Round | None:
-        """A round of the partials that changed in the owned partitions, at their positions.
+    def partials(
+        self, t: int, *, with_series: bool, group: RoundGroup | None = None
+    ) -> Round | None:
+        """A round of the partials that changed in the owned partitions, at their positions
+        (None when none changed, unless the round is one of a `group`: it is sent anyway,
+        so the group is whole).
 
         Call with the store lock held. Scopes change by events (dirty) and by time alone
         (a due instant passes, a window slides): both are found without a scan. Every
@@ -662,7 +675,7 @@ class DossierStage(Service):
                 self._published[(p, COUNTS_KEY)] = counts_now
                 out.append((p, COUNTS_KEY, counts_now))
         self._samples_all_due = False
-        if not out:
+        if not out and group is None:
             return None
         self._rounds += 1
         positions = {p: self.positions.get(p, 0) for p in self.figures}
@@ -673,6 +686,7 @@ class DossierStage(Service):
             positions,
             out,
             low=self.low_clock(),
+            group=group,
         )
 
     def _feed_partials(self, p: int, full: bool) -> list[tuple[str, Any]]:
@@ -711,11 +725,8 @@ class DossierStage(Service):
         """Cut a round and send it to the partials topic; return how many messages.
 
         `with_series` None: the time series too when `series_interval_s` has passed
-        since they were last sent. When the broker does not take them, every partial is
-        sent again at the next call (they are absolute values), so an outage loses
-        nothing.
+        since they were last sent.
         """
-        assert self._producer is not None
         now = time.monotonic()
         self._last_round = now
         if with_series is None:
@@ -723,11 +734,50 @@ class DossierStage(Service):
         if with_series:
             self._last_series = now
         async with self.lock:
-            began = time.perf_counter()
-            rnd = self.partials(self.clock(), with_series=with_series)
-            self._round_cost_s = time.perf_counter() - began
+            rnd = self._cut(self.clock(), with_series=with_series)
+        return await self._send(rnd)
+
+    async def joint_round(self, agree: Agree) -> int:
+        """Cut a round with the worker's other stage processes (`stream_apps.joint_rounds`).
+
+        Stops applying events at the next slice boundary and, with the lock held, tells
+        `agree` its clock and its last round's cost; cuts its round at the clock `agree`
+        returns (or none when it returns None) and sends it. Return how many messages.
+        """
+        self._cut_wanted = True
+        try:
+            async with self.lock:
+                self._cut_wanted = False
+                # Its own clock: the group's is the latest of its members' (a floor learnt
+                # from another stage process may count events that other has not cut yet).
+                cut = await agree(self.own_clock(), self._round_cost_s)
+                if cut is None:
+                    return 0
+                self._last_round = time.monotonic()
+                rnd = self._cut(cut.clock, with_series=cut.series, group=cut.group)
+                # The group's clock may be ahead of this stage's: its figures have seen it,
+                # so its clock (gauges in /health, the next round) never falls behind it.
+                self.clock_floor = max(self.clock_floor, cut.clock)
+        finally:
+            self._cut_wanted = False
+        return await self._send(rnd)
+
+    def _cut(self, t: int, *, with_series: bool, group: RoundGroup | None = None) -> Round | None:
+        """A round at clock `t` (call with the lock held), timed for `round_due`."""
+        began = time.perf_counter()
+        rnd = self.partials(t, with_series=with_series, group=group)
+        self._round_cost_s = time.perf_counter() - began
+        return rnd
+
+    async def _send(self, rnd: Round | None) -> int:
+        """Send a round to the partials topic; return how many messages.
+
+        When the broker does not take them, every partial is sent again at the next
+        round (they are absolute values), so an outage loses nothing.
+        """
         if rnd is None:
             return 0
+        assert self._producer is not None
         messages = round_messages(rnd, self.settings.partitions)
         key = self._instance.encode()
         try:

@@ -167,6 +167,22 @@ class Round:
     positions: dict[int, int]
     parts: list[tuple[int, str, Any]]
     low: int | None = None  # hours before this are frozen in every partition of the stage
+    group: RoundGroup | None = None  # cut jointly with the worker's other stage processes
+
+
+@dataclass(frozen=True)
+class RoundGroup:
+    """Rounds cut together, at one clock, by the `size` stage processes of one worker.
+
+    A worker with several stage processes (`stream_apps.joint_rounds`) has each of them
+    cut its round `number` at the same clock; the figures stage applies the `size`
+    rounds of a group together, so every snapshot is at one clock. `coordinator` names
+    the worker's first process (a restart starts a new one); numbers grow.
+    """
+
+    coordinator: str
+    number: int
+    size: int
 
 
 def round_messages(rnd: Round, partitions: int) -> list[tuple[int, bytes]]:
@@ -195,6 +211,8 @@ def round_messages(rnd: Round, partitions: int) -> list[tuple[int, bytes]]:
         "chunks": [len(share) for share in shares],
         "lw": 0 if rnd.low is None else rnd.low,
     }
+    if rnd.group is not None:
+        head["g"] = [rnd.group.coordinator, rnd.group.number, rnd.group.size]
     return [
         (home, orjson.dumps({**head, "parts": part}))
         for home, share in enumerate(shares)
@@ -210,8 +228,15 @@ class _Staged:
     clock: int
     positions: dict[int, int]
     low: int = 0
+    group: RoundGroup | None = None
     got: dict[int, int] = field(default_factory=dict)
     parts: list[tuple[int, str, Any, int]] = field(default_factory=list)  # p, key, body, home
+
+
+def _whole(members: Mapping[str, _Staged | None]) -> bool:
+    """Whether every round of a group has been received whole (or superseded: None)."""
+    sizes = [rnd.group.size for rnd in members.values() if rnd is not None and rnd.group]
+    return bool(sizes) and len(members) >= max(sizes)
 
 
 class PartialMerger:
@@ -222,6 +247,12 @@ class PartialMerger:
     delivered its share, then all of them replace the older partials at once. So the
     merged figures are always those of whole rounds: each dossier stage's partitions at
     one input position (`positions`) and one clock, never half of a round.
+
+    The rounds of a group (`RoundGroup`: a worker's stage processes cutting together at
+    one clock) are kept aside until all of them are whole, then applied together: the
+    figures of all that worker's partitions at one clock. A group that cannot be whole
+    (a stage process died, or a share was lost) is applied, as far as it came, when a
+    later group of the same worker is whole, so nothing waits forever.
     `merged_*` give the Redis hashes.
     """
 
@@ -237,6 +268,9 @@ class PartialMerger:
         # "samples|{scope}" -> hour end -> input partition -> values, until judged
         self.samples: dict[str, dict[int, dict[int, list[int]]]] = {}
         self._staged: dict[str, dict[int, _Staged]] = {}  # instance -> seq -> round
+        # Whole rounds of groups not whole yet: coordinator -> number -> instance -> round
+        # (None: superseded by a later stage's round of its partitions, counted as whole)
+        self._groups: dict[str, dict[int, dict[str, _Staged | None]]] = {}
 
     def accept_round(self, raw: bytes, home: int) -> bool:
         """Take one round message from partials partition `home`; True if a round applied."""
@@ -246,11 +280,13 @@ class PartialMerger:
         rnd = staged.get(seq)
         if rnd is None:
             positions = {int(p): int(pos) for p, pos in doc["pos"].items()}
+            group = doc.get("g")
             rnd = staged[seq] = _Staged(
                 list(doc["chunks"]),
                 int(doc["t"]),
                 positions,
                 int(doc.get("lw", 0)),
+                None if group is None else RoundGroup(str(group[0]), int(group[1]), int(group[2])),
             )
         rnd.got[home] = rnd.got.get(home, 0) + 1
         rnd.parts.extend((int(p), str(key), body, home) for p, key, body in doc["parts"])
@@ -270,11 +306,39 @@ class PartialMerger:
                 del staged[first]
                 continue
             rnd = staged.pop(first)
-            self._apply(rnd)
-            applied |= set(rnd.positions)
-        if applied:
-            self._forget_other_stages(instance, applied)
+            if rnd.group is None:
+                self._apply(rnd)
+                applied |= set(rnd.positions)
+                self._forget_other_stages(instance, set(rnd.positions))
+            else:
+                groups = self._groups.setdefault(rnd.group.coordinator, {})
+                groups.setdefault(rnd.group.number, {})[instance] = rnd
+        if not staged:
+            self._staged.pop(instance, None)
+        # A group is whole when its last round is, or when a round just applied superseded
+        # the one it waited for.
+        for coordinator in list(self._groups):
+            applied |= self._settle(coordinator)
         return bool(applied)
+
+    def _settle(self, coordinator: str) -> set[int]:
+        """Apply the groups of `coordinator` up to its latest whole one, in order; return
+        the input partitions of the rounds applied."""
+        groups = self._groups.get(coordinator, {})
+        whole = [n for n, members in groups.items() if _whole(members)]
+        if not whole:
+            return set()
+        applied: set[int] = set()
+        for number in sorted(n for n in groups if n <= max(whole)):
+            for instance, rnd in sorted(groups.pop(number).items()):
+                if rnd is None:
+                    continue
+                self._apply(rnd)
+                applied |= set(rnd.positions)
+                self._forget_other_stages(instance, set(rnd.positions))
+        if not groups:
+            self._groups.pop(coordinator, None)
+        return applied
 
     def _missing(self, rnd: _Staged) -> list[int]:
         """The owned partials partitions whose share of the round has not all arrived."""
@@ -302,20 +366,27 @@ class PartialMerger:
             self.lows[p] = rnd.low
 
     def _forget_other_stages(self, instance: str, partitions: set[int]) -> None:
-        """Drop half-received rounds of other stages for partitions this one now holds
-        (a stage that stopped mid-round never sends the rest)."""
+        """Drop rounds of other stages for partitions this one now holds, half-received (a
+        stage that stopped mid-round never sends the rest) or waiting for their group:
+        they are older than what was just applied."""
         for other in [i for i in self._staged if i != instance]:
             rounds = self._staged[other]
             for seq in [s for s, r in rounds.items() if set(r.positions) & partitions]:
                 del rounds[seq]
             if not rounds:
                 del self._staged[other]
+        for groups in self._groups.values():
+            for members in groups.values():
+                for other, rnd in members.items():
+                    if other != instance and rnd is not None and set(rnd.positions) & partitions:
+                        members[other] = None
 
     def assign(self, owned: set[int]) -> None:
         """The partials partitions owned now: keys of the others go, rounds start over."""
         self.drop_partitions({h for h in self.home.values() if h not in owned})
         self.owned = set(owned)
         self._staged = {}
+        self._groups = {}
 
     def drop_partitions(self, homes: set[int]) -> None:
         for key in [k for k, h in self.home.items() if h in homes]:

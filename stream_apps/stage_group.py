@@ -36,6 +36,7 @@ from mode import Service
 from stream_apps.child_process import ChildProcess, ChildStatus, encode
 from stream_apps.dossier_stage import DossierStage
 from stream_apps.health import Health
+from stream_apps.joint_rounds import JointCut, StageCuts, Stopped, cut_message, cut_of
 from stream_apps.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
@@ -123,6 +124,7 @@ class StageProcess(ChildProcess[StageStatus]):
         self.on_batches = on_batches
         self.on_stopping = on_stopping  # the first process's stage leaves, restoring nothing
         self.on_report: Callable[[], None] | None = None  # after each report (StageGroup)
+        self.on_stopped: Stopped | None = None  # stopped for a joint round (JointRounds)
         self._floor_told = 0
 
     def stopping(self) -> None:
@@ -146,7 +148,28 @@ class StageProcess(ChildProcess[StageStatus]):
             self.tell({"clock_floor": t})
             self._floor_told = t
 
+    # -- a member of the joint rounds (stream_apps.joint_rounds) ------------------------
+    def pid(self) -> int | None:
+        return self.status.pid
+
+    def alive(self) -> bool:
+        return self.connected()
+
+    def can_cut(self) -> bool:
+        return self.status.ready and self.status.reported
+
+    def ask_cut(self, number: int) -> None:
+        self.tell({"cut": number})
+
+    def tell_cut(self, number: int, cut: JointCut | None) -> None:
+        self.tell(cut_message(number, cut))
+
     def receive(self, message: dict[str, Any]) -> None:
+        stopped = message.get("stopped")
+        if stopped is not None:
+            if self.on_stopped is not None:
+                self.on_stopped(self, int(stopped), int(message["clock"]), float(message["cost"]))
+            return
         report = message.get("status")
         if report is None:
             return
@@ -273,13 +296,15 @@ def _summed(parts: Sequence[dict[str, int]]) -> dict[str, int]:
 
 class WorkerLink(Service):
     """A stage process's side of the line: told when the figures process owns its
-    partials partitions, and reporting to the worker every `REPORT_S` seconds."""
+    partials partitions and when to cut a joint round, and reporting to the worker every
+    `REPORT_S` seconds."""
 
     def __init__(self, stage: DossierStage, sock: socket.socket, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.stage = stage
         self.batches: list[float] = []  # batch durations not reported yet
         self._sock = sock
+        self.cuts = StageCuts(stage, self._say_stopped)
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
 
@@ -288,6 +313,7 @@ class WorkerLink(Service):
         self.stage.on_batch = self.batches.append
 
     async def on_stop(self) -> None:
+        self.cuts.release()
         if self._writer is not None:
             self._writer.close()
 
@@ -311,6 +337,16 @@ class WorkerLink(Service):
         floor = message.get("clock_floor")
         if floor is not None:
             self.stage.clock_floor = max(self.stage.clock_floor, int(floor))
+        number = message.get("cut")
+        if number is not None:
+            self.cuts.ask(int(number))
+        number = message.get("round")
+        if number is not None:
+            self.cuts.told(int(number), cut_of(message))
+
+    def _say_stopped(self, number: int, clock: int, cost: float) -> None:
+        if self._writer is not None and not self._writer.is_closing():
+            self._writer.write(encode({"stopped": number, "clock": clock, "cost": cost}))
 
     def report(self) -> bytes:
         """The next report to the worker: the stage now, and the batches since the last."""

@@ -30,6 +30,7 @@ from stream_apps.book import new_partition_book, rust_book_loaded
 from stream_apps.dossier_stage import DossierStage
 from stream_apps.figures_link import FiguresProcess
 from stream_apps.health import quiet_client_logs
+from stream_apps.joint_rounds import JointRounds
 from stream_apps.metrics import WorkerMetrics
 from stream_apps.settings import WorkerSettings
 from stream_apps.stage_group import StageGroup, StageProcess
@@ -61,9 +62,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--stage-processes",
         type=int,
         metavar="N",
-        help="dossier stage processes, each taking a share of the partitions; one per core "
-        "speeds up replays and catch-ups, at the cost of one clock per snapshot while they "
-        "last (docs/redis-contract.md) (DOSSIER_STAGE_PROCESSES, default 1)",
+        help="dossier stage processes, each taking a share of the partitions, cutting their "
+        "rounds together at one clock; one per core speeds up replays and catch-ups "
+        "(DOSSIER_STAGE_PROCESSES, default 1)",
     )
 
 
@@ -143,6 +144,8 @@ def build_worker(settings: WorkerSettings, loglevel: str = "info") -> mode.Worke
         for i in range(2, settings.stage_processes + 1)
     )
     stages = StageGroup(stage, others)
+    # With several stage processes, this one says when each cuts its rounds, at one clock.
+    rounds = [JointRounds(stage, others)] if others else []
     metrics = WorkerMetrics(stages, figures.status)
     stage.on_batch = metrics.batch_seconds.observe
     for other in others:
@@ -150,7 +153,14 @@ def build_worker(settings: WorkerSettings, loglevel: str = "info") -> mode.Worke
     figures.on_flushes = metrics.observe_flushes
     web = WebService(settings.web_host, settings.web_port, stages, figures.status, metrics)
     return mode.Worker(
-        stage, *others, figures, web, loglevel=loglevel, quiet=True, redirect_stdouts=False
+        stage,
+        *others,
+        *rounds,
+        figures,
+        web,
+        loglevel=loglevel,
+        quiet=True,
+        redirect_stdouts=False,
     )
 
 

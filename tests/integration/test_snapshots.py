@@ -5,7 +5,8 @@ in one transaction: `ds:v1:meta` (its `offsets` watermark and counts) with every
 hash. Every snapshot's figures must equal the reference computed over exactly the input
 messages before its watermark, at the clock it states; its counts must count exactly
 those messages. Nothing here depends on timing: however fast or slow the worker, each
-snapshot it lets a reader see must be whole.
+snapshot it lets a reader see must be whole. With two stage processes too: they cut their
+rounds together, at one clock (`stream_apps.joint_rounds`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 import orjson
+import pytest
 import redis
 from kafka import KafkaProducer
 
@@ -64,8 +66,9 @@ class Reader(RedisPoller):
             seen.append((meta, figures))
 
 
+@pytest.mark.parametrize("stage_processes", [1, 2])
 def test_every_snapshot_read_in_one_transaction_is_exact_at_its_watermark(
-    stack, names, make_topics, redis_client: redis.Redis, tmp_path: Path
+    stack, names, make_topics, redis_client: redis.Redis, tmp_path: Path, stage_processes: int
 ) -> None:
     make_topics(names, partitions=4)
     lines = simulate(
@@ -93,6 +96,7 @@ def test_every_snapshot_read_in_one_transaction_is_exact_at_its_watermark(
         "DOSSIER_CLOCK": "event",
         "DOSSIER_FLUSH_INTERVAL_S": "0.1",
         "DOSSIER_BATCH_MAX": "500",
+        "DOSSIER_STAGE_PROCESSES": str(stage_processes),
     }
     with WorkerProcess(env, tmp_path / "worker.log") as worker:
         done = wait_for(

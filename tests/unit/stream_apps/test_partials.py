@@ -17,6 +17,7 @@ from stream_apps.partials import (
     SAMPLES_PREFIX,
     PartialMerger,
     Round,
+    RoundGroup,
     home_partition,
     merged_overdue_hours,
     merged_series,
@@ -164,6 +165,59 @@ def test_a_round_whose_share_was_lost_is_dropped_not_waited_for_forever() -> Non
     for home, raw in later:
         merger.accept_round(raw, home)
     assert merger.positions == {0: 20} and merger.bodies("city") == [{"n": 2}]
+
+
+# -- rounds cut jointly by a worker's stage processes -----------------------------------------
+
+
+def _grouped(instance: str, seq: int, t: int, p: int, n: int, number: int, size: int = 2) -> Round:
+    """Stage `instance`'s round `seq` of group `number`: partition `p` at offset `seq`,
+    `open_now` = n."""
+    group = RoundGroup("w1", number, size)
+    return Round(instance, seq, t, {p: seq}, [(p, "city", {"open_now": n})], group=group)
+
+
+def test_the_rounds_of_a_group_apply_together_when_the_last_one_is_whole() -> None:
+    merger = _merger({0, 1})
+    _deliver(merger, _grouped("a", 1, 100, 0, 5, number=1))
+    assert merger.positions == {} and merger.bodies("city") == []  # b's round still to come
+    _deliver(merger, _grouped("a", 2, 200, 0, 6, number=2))  # a is a group ahead
+    assert merger.positions == {}
+    _deliver(merger, _grouped("b", 1, 100, 1, 7, number=1))
+    assert merger.positions == {0: 1, 1: 1}
+    assert sorted(b["open_now"] for b in merger.bodies("city")) == [5, 7]
+    assert merger.clock("city") == 100  # both at the group's one clock
+    _deliver(merger, _grouped("b", 2, 200, 1, 8, number=2))
+    assert merger.positions == {0: 2, 1: 2} and merger.clock("city") == 200
+
+
+def test_a_group_that_cannot_be_whole_applies_when_a_later_one_is() -> None:
+    merger = _merger({0, 1})
+    _deliver(merger, _grouped("a", 1, 100, 0, 5, number=1))  # b died before sending group 1
+    _deliver(merger, _grouped("a", 2, 200, 0, 6, number=2))
+    _deliver(merger, _grouped("b2", 1, 200, 1, 9, number=2))  # b's successor joins group 2
+    assert merger.positions == {0: 2, 1: 1} and merger.clock("city") == 200
+    assert sorted(b["open_now"] for b in merger.bodies("city")) == [6, 9]
+
+
+def test_an_older_stages_waiting_round_never_lands_after_its_successors() -> None:
+    merger = _merger({0, 1})
+    _deliver(merger, _grouped("b", 1, 100, 1, 3, number=1))  # waits for a's round of group 1
+    # Partition 1 moves to stage c, whose solo round is applied at once.
+    _deliver(merger, Round("c", 1, 150, {1: 40}, [(1, "city", {"open_now": 4})]))
+    _deliver(merger, _grouped("a", 1, 100, 0, 5, number=1))  # group 1 whole, without b
+    assert merger.positions == {0: 1, 1: 40}
+    assert sorted(b["open_now"] for b in merger.bodies("city")) == [4, 5]
+
+
+def test_groups_of_two_workers_settle_apart() -> None:
+    merger = _merger({0, 1})
+    other = RoundGroup("w2", 1, 1)
+    _deliver(merger, _grouped("a", 1, 100, 0, 5, number=1))
+    _deliver(merger, Round("x", 1, 90, {3: 7}, [(3, "city", {"open_now": 1})], group=other))
+    assert merger.positions == {3: 7}  # w2's group of one is whole; w1's still waits
+    _deliver(merger, _grouped("b", 1, 100, 1, 2, number=1))
+    assert merger.positions == {0: 1, 1: 1, 3: 7}
 
 
 # -- the alert inputs: frozen overdue hours, samples and the settled hour ------------------

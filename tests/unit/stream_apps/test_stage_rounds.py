@@ -7,7 +7,8 @@ import time
 from domain.calendar import WorkingCalendar
 from domain.lifecycle import Lifecycle, calendar_resume
 from stream_apps.book import new_partition_book
-from stream_apps.dossier_stage import ROUND_SPACING, DossierStage
+from stream_apps.dossier_stage import DossierStage
+from stream_apps.joint_rounds import ROUND_SPACING
 from stream_apps.settings import WorkerSettings
 
 CALENDAR = WorkingCalendar()

@@ -123,6 +123,18 @@ class _StageCollector(Collector):
         down.add_metric(["stages"], 1 if stages_down else 0)
         yield retries
         yield down
+        rounds = self.stages.rounds
+        if rounds is not None:
+            yield CounterMetricFamily(
+                "dossier_joint_rounds",
+                "Rounds the stage processes cut together, at one clock",
+                value=rounds.groups,
+            )
+            yield CounterMetricFamily(
+                "dossier_joint_round_waits",
+                "Times a stage process did not stop for a joint round in time (Redis waited)",
+                value=rounds.left_out,
+            )
         if figures.seconds_since_flush is not None:
             # As the figures process last reported it, plus the time since its report.
             yield GaugeMetricFamily(

@@ -11,7 +11,9 @@ partitions and rounds of partials, as separate workers would (docs/worker.md,
 - one `/health` and one `/metrics` say what all of them do (`StageGroup`);
 - the first process restarts a stage process that exits, and they all die with it;
 - at the start, the first process's stage restores nothing until the others have joined
-  (`StageGroup.others_joining`), and in event time all share one clock (`share_clock`).
+  (`StageGroup.others_joining`), and in event time all share one clock (`share_clock`);
+- they cut their rounds together, at one clock, when the first process says
+  (`stream_apps.joint_rounds`).
 
 This module holds both ends of the line: `StageProcess` and `StageGroup` in the first
 process, `WorkerLink` in each child.
@@ -36,7 +38,14 @@ from mode import Service
 from stream_apps.child_process import ChildProcess, ChildStatus, encode
 from stream_apps.dossier_stage import DossierStage
 from stream_apps.health import Health
-from stream_apps.joint_rounds import JointCut, StageCuts, Stopped, cut_message, cut_of
+from stream_apps.joint_rounds import (
+    JointCut,
+    JointRounds,
+    StageCuts,
+    Stopped,
+    cut_message,
+    cut_of,
+)
 from stream_apps.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
@@ -191,6 +200,7 @@ class StageGroup:
     def __init__(self, local: DossierStage, others: Sequence[StageProcess] = ()) -> None:
         self.local = local
         self.others = list(others)
+        self.rounds: JointRounds | None = None  # with others: they cut rounds together
         if local.settings.clock == "event":
             for other in self.others:
                 other.on_report = self.share_clock

@@ -145,7 +145,9 @@ def build_worker(settings: WorkerSettings, loglevel: str = "info") -> mode.Worke
     )
     stages = StageGroup(stage, others)
     # With several stage processes, this one says when each cuts its rounds, at one clock.
-    rounds = [JointRounds(stage, others)] if others else []
+    if others:
+        stages.rounds = JointRounds(stage, others)
+    rounds = [stages.rounds] if stages.rounds is not None else []
     metrics = WorkerMetrics(stages, figures.status)
     stage.on_batch = metrics.batch_seconds.observe
     for other in others:

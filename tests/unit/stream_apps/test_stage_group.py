@@ -16,6 +16,7 @@ from stream_apps.book import new_partition_book
 from stream_apps.dossier_stage import DossierStage
 from stream_apps.figures_link import FiguresStatus
 from stream_apps.health import Health
+from stream_apps.joint_rounds import JointRounds
 from stream_apps.metrics import WorkerMetrics
 from stream_apps.settings import WorkerSettings
 from stream_apps.stage_group import StageGroup, StageProcess, WorkerLink, stage_report
@@ -231,6 +232,19 @@ def test_metrics_sum_the_stage_processes_and_say_when_one_is_down() -> None:
     text = metrics.render()
     assert metric(text, 'dossier_service_down{service="stages"}') == 1
     assert metric(text, 'dossier_retries_total{service="stages"}') == 1
+
+
+def test_metrics_count_the_joint_rounds_and_the_waits_for_a_stage_process() -> None:
+    s = stage()
+    second, _ = child(2, s.health)
+    group = StageGroup(s, [second])
+    metrics = WorkerMetrics(group, FiguresStatus(pid=99, ready=True))
+    assert "dossier_joint_rounds" not in metrics.render()  # no coordinator: one stage process
+    group.rounds = JointRounds(s, [second])
+    group.rounds.groups, group.rounds.left_out = 12, 3
+    text = metrics.render()
+    assert metric(text, "dossier_joint_rounds_total") == 12
+    assert metric(text, "dossier_joint_round_waits_total") == 3
 
 
 def test_in_event_time_every_stage_process_gets_the_latest_event_time_of_them_all() -> None:

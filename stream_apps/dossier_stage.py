@@ -37,7 +37,7 @@ from schemas.signing import Verifier
 from stream_apps.alert_history import AlertHistory
 from stream_apps.health import Backoff, Health
 from stream_apps.heap import HeapKeeper
-from stream_apps.joint_rounds import ROUND_SPACING, Agree
+from stream_apps.joint_rounds import ROUND_SPACING, Agree, JointCut
 from stream_apps.kafka_io import (
     Header,
     idempotent_producer,
@@ -158,6 +158,8 @@ class DossierStage(Service):
         # and at what clock (`joint_round`): the stage cuts none on its own.
         self.joint = settings.stage_processes > 1
         self._cut_wanted = False  # a joint round waits: stop at the next slice boundary
+        # ... and says so as soon as the slice in hand has stopped (`joint_round`)
+        self._say_stopped: Callable[[], None] | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
     async def on_start(self) -> None:
@@ -252,6 +254,10 @@ class DossierStage(Service):
                 # Redis trails the stage by about a slice, however large the batch.
                 async with self.lock:
                     done = await self._process(left, time.perf_counter() + self._slice_s)
+                    if self._say_stopped is not None:
+                        # A joint round waits for the lock: no event is applied before it,
+                        # so its clock is known now, while the slice is checkpointed.
+                        self._say_stopped()
                     await self._checkpoint(done)
                     # Under the lock: a round of partials is cut at exactly these positions.
                     for tp, offset in done.items():
@@ -740,17 +746,28 @@ class DossierStage(Service):
     async def joint_round(self, agree: Agree) -> int:
         """Cut a round with the worker's other stage processes (`stream_apps.joint_rounds`).
 
-        Stops applying events at the next slice boundary and, with the lock held, tells
-        `agree` its clock and its last round's cost; cuts its round at the clock `agree`
-        returns (or none when it returns None) and sends it. Return how many messages.
+        Stops applying events at the next slice boundary and tells `agree` its clock and
+        its last round's cost: as soon as the slice in hand has stopped (while it is
+        checkpointed), or at once when none is. Then, with the lock held, cuts its round
+        at the clock `agree` returns (or none when it returns None) and sends it. Return
+        how many messages.
         """
-        self._cut_wanted = True
-        try:
-            async with self.lock:
-                self._cut_wanted = False
+        answer: asyncio.Future[JointCut | None] | None = None
+
+        def say_stopped() -> None:
+            nonlocal answer
+            if answer is None:
                 # Its own clock: the group's is the latest of its members' (a floor learnt
                 # from another stage process may count events that other has not cut yet).
-                cut = await agree(self.own_clock(), self._round_cost_s)
+                answer = asyncio.ensure_future(agree(self.own_clock(), self._round_cost_s))
+
+        self._cut_wanted, self._say_stopped = True, say_stopped
+        try:
+            async with self.lock:
+                self._cut_wanted, self._say_stopped = False, None
+                say_stopped()
+                assert answer is not None
+                cut = await answer
                 if cut is None:
                     return 0
                 self._last_round = time.monotonic()
@@ -759,7 +776,9 @@ class DossierStage(Service):
                 # so its clock (gauges in /health, the next round) never falls behind it.
                 self.clock_floor = max(self.clock_floor, cut.clock)
         finally:
-            self._cut_wanted = False
+            self._cut_wanted, self._say_stopped = False, None
+            if answer is not None and not answer.done():
+                answer.cancel()
         return await self._send(rnd)
 
     def _cut(self, t: int, *, with_series: bool, group: RoundGroup | None = None) -> Round | None:

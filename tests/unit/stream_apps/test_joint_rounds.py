@@ -176,3 +176,27 @@ def test_a_stage_stops_cuts_at_the_agreed_clock_and_skips_when_told_nothing() ->
     assert len(sent) == 1 and sent[0].clock == 9_000 and sent[0].group == cut.group
     assert s.clock() == 9_000  # never behind a clock its figures have seen
     assert not s.lock.locked() and not s._cut_wanted
+
+
+def test_a_stage_in_a_slice_answers_once_the_slice_stopped_not_once_it_is_checkpointed() -> None:
+    s = stage()
+    seen: list[str] = []
+
+    async def agree(clock: int, cost: float) -> JointCut | None:
+        seen.append("answered" if s.lock.locked() else "answered after the slice")
+        return None
+
+    async def scenario() -> None:
+        await s.lock.acquire()  # the stage's slice in hand
+        task = asyncio.create_task(s.joint_round(agree))
+        await asyncio.sleep(0)
+        assert s._cut_wanted and s._say_stopped is not None  # _process stops at its next yield
+        s._say_stopped()  # what `_run` does once `_process` has returned
+        await asyncio.sleep(0.01)  # ... while it checkpoints the slice
+        seen.append("checkpointed")
+        s.lock.release()
+        assert await task == 0
+        assert s._say_stopped is None and not s._cut_wanted
+
+    asyncio.run(scenario())
+    assert seen == ["answered", "checkpointed"]

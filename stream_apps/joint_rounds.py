@@ -9,8 +9,9 @@ clock and another's at another. So the worker's first process coordinates the ro
 
 1. it asks every stage process that is ready to stop at its next slice boundary
    (`cut`), within `CUT_WAIT_S`;
-2. each stops, with its store lock held, and answers its clock (the latest event time
-   of its partitions, or the wall clock) and what its last round cost (`stopped`);
+2. each stops and answers its clock (the latest event time of its partitions, or the
+   wall clock) and what its last round cost (`stopped`), as soon as the slice in hand has
+   stopped, while that slice is checkpointed; it applies nothing more before its cut;
 3. the first process agrees the group's clock, the latest of those (`agreed_clock`),
    and tells each what to cut (`round`: the clock, whether with the time series, the
    group and its size);

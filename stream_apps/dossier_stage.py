@@ -55,6 +55,7 @@ from stream_apps.partials import (
     RoundGroup,
     round_messages,
     series_buckets,
+    sum_counts,
 )
 from stream_apps.retirement import Retirement
 from stream_apps.settings import WorkerSettings
@@ -814,11 +815,7 @@ class DossierStage(Service):
         return len(messages)
 
     def counts(self) -> dict[str, int]:
-        total: dict[str, int] = {}
-        for store in self.stores.values():
-            for name, value in store.counts().items():
-                total[name] = total.get(name, 0) + value
-        return total
+        return sum_counts(store.counts() for store in self.stores.values())
 
     def dossiers(self) -> dict[str, int]:
         """Dossiers of the owned partitions: held as records, and retired (closed, old)."""

@@ -46,6 +46,7 @@ from stream_apps.joint_rounds import (
     cut_message,
     cut_of,
 )
+from stream_apps.partials import sum_counts
 from stream_apps.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
@@ -249,10 +250,10 @@ class StageGroup:
         return sorted({*self.local.stores, *(p for s in self._reports() for p in s.partitions)})
 
     def counts(self) -> dict[str, int]:
-        return _summed([self.local.counts(), *(s.counts for s in self._reports())])
+        return sum_counts([self.local.counts(), *(s.counts for s in self._reports())])
 
     def dossiers(self) -> dict[str, int]:
-        return _summed([self.local.dossiers(), *(s.dossiers for s in self._reports())])
+        return sum_counts([self.local.dossiers(), *(s.dossiers for s in self._reports())])
 
     def lag(self) -> dict[int, int]:
         out = self.local.lag()
@@ -275,7 +276,7 @@ class StageGroup:
         return out
 
     def retries(self) -> dict[str, int]:
-        return _summed([self.local.health.retries, *(s.retries for s in self._reports())])
+        return sum_counts([self.local.health.retries, *(s.retries for s in self._reports())])
 
     def processes(self) -> list[dict[str, Any]]:
         """Each stage process: its pid, partitions, readiness and restarts."""
@@ -294,14 +295,6 @@ class StageGroup:
             }
             for p in self.others
         ]
-
-
-def _summed(parts: Sequence[dict[str, int]]) -> dict[str, int]:
-    total: dict[str, int] = {}
-    for part in parts:
-        for name, value in part.items():
-            total[name] = total.get(name, 0) + value
-    return total
 
 
 class WorkerLink(Service):

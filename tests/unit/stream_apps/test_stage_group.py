@@ -43,6 +43,17 @@ def child(
     return process, batches
 
 
+# What the second stage process reports in the tests of /health and /metrics.
+SECOND_PROCESS: dict[str, Any] = {
+    "ready": True,
+    "partitions": [1, 3],
+    "counts": {"events_in": 700, "applied": 690, "dead_lettered": 2},
+    "dossiers": {"held": 40, "retired": 5},
+    "lag": {1: 10, 3: 0},
+    "open_dossiers": 30,
+}
+
+
 def report(**fields: Any) -> dict[str, Any]:
     """A report as it crosses the socket (JSON: the lag's partition keys become text)."""
     if "lag" in fields:
@@ -73,12 +84,7 @@ def test_health_sums_every_stage_process_and_is_ok_only_when_all_are_ready() -> 
     figures = FiguresStatus(pid=99, ready=True)
     second.receive(
         report(
-            ready=True,
-            partitions=[1, 3],
-            counts={"events_in": 700, "applied": 690, "dead_lettered": 2},
-            dossiers={"held": 40, "retired": 5},
-            lag={1: 10, 3: 0},
-            open_dossiers=30,
+            **SECOND_PROCESS,
             clock=1_751_400_000,
             batches=[0.25, 0.5],
         )
@@ -209,12 +215,7 @@ def test_metrics_sum_the_stage_processes_and_say_when_one_is_down() -> None:
     second.on_batches = metrics.observe_batches
     second.receive(
         report(
-            ready=True,
-            partitions=[1, 3],
-            counts={"events_in": 700, "applied": 690, "dead_lettered": 2},
-            dossiers={"held": 40, "retired": 5},
-            lag={1: 10, 3: 0},
-            open_dossiers=30,
+            **SECOND_PROCESS,
             batches=[0.25, 0.5],
             retries={"kafka": 4},
         )
